@@ -1,0 +1,1 @@
+"""Storage: SQL metadata (SQLite by default) and the recording archive (local files)."""
