@@ -1,0 +1,1 @@
+"""Thin aiohttp adapters: parse, authenticate, authorise, call a service, serialise."""

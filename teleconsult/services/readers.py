@@ -1,0 +1,181 @@
+"""Reader service: what a clinician watching a recording is sent, in order, without duplicates.
+
+Joining: subscribe to the bus first (items are held back), then send the catch-up out of
+the archive (the last ``backlog_s`` seconds, or everything from ``from_sample``), then
+release the held items, skipping what the catch-up already covered. Each
+reader has its own :class:`~streaming.fanout.ReaderQueue`; the bus callback only enqueues.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from streaming.fanout import ReaderQueue
+from streaming.frames import Beats, DeviceStatus, EndOfRecording, Meta, Samples, encode
+from teleconsult.bus import BEATS, END, SAMPLES, STATUS, Bus, BusItem, Subscription
+from teleconsult.services.ingest import channel_for
+from teleconsult.storage.archive_files import FileArchive
+from teleconsult.storage.sql import AsyncDatabase, Recording
+
+
+DISPLAY_QUEUE_S = 10.0
+
+
+def decimation_for(fs_hz: float, max_fs_hz: float | None) -> int:
+    if not max_fs_hz or max_fs_hz >= fs_hz:
+        return 1
+    return max(1, math.ceil(fs_hz / max_fs_hz))
+
+
+def display_samples(item_seq: int, i0: int, n: int, data: bytes, dtype: np.dtype, n_leads: int, k: int) -> bytes:
+    """Encode a reader ``samples`` frame keeping source samples whose index is a multiple of ``k``."""
+    block = np.frombuffer(data, dtype=dtype).reshape(n, n_leads)
+    first = (-i0) % k
+    kept = block[first::k]
+    return encode(Samples(seq=item_seq, i0=(i0 + first) // k, n=len(kept), d=kept.astype("<i4").tobytes()))
+
+
+@dataclass(eq=False)
+class ReaderSession:
+    recording: Recording
+    decimation: int
+    queue: ReaderQueue = field(default_factory=ReaderQueue)
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    last_seq: int = -1
+    last_beat: int = -1
+    ended: bool = False
+    _held: list[BusItem] | None = field(default_factory=list)
+    catchup: list[bytes] = field(default_factory=list)
+    subscription: Subscription | None = None
+
+    @property
+    def dtype(self) -> np.dtype:
+        return np.dtype("<i2" if self.recording.sample_type == "int16" else "<i4")
+
+    def meta(self) -> bytes:
+        r = self.recording
+        return encode(Meta(recording=r.id, fs_hz=r.fs_hz, display_fs_hz=r.fs_hz / self.decimation,
+                           decimation=self.decimation, leads=r.leads, gain=r.gain, sample_type=r.sample_type,
+                           status=r.status))
+
+    def on_item(self, item: BusItem) -> None:
+        """Bus callback: hold items until the catch-up is sent, then enqueue."""
+        if self._held is not None:
+            self._held.append(item)
+            return
+        self._enqueue(item)
+        self.wake.set()
+
+    def _render(self, item: BusItem) -> tuple[bool, int, bytes] | None:
+        """(is_display_frame, seq, message) for an item not yet sent, else None."""
+        if item.kind == SAMPLES:
+            if item.seq <= self.last_seq:
+                return None
+            self.last_seq = item.seq
+            key = ("samples", self.decimation)
+            message = item.cache.get(key)
+            if message is None:
+                message = item.cache[key] = display_samples(item.seq, item.i0, item.n, item.data, self.dtype,
+                                                            len(self.recording.leads), self.decimation)
+            return True, item.seq, message
+        if item.kind == BEATS:
+            fresh = tuple(b for b in item.beats if b > self.last_beat)
+            if not fresh:
+                return None
+            self.last_beat = fresh[-1]
+            return False, item.seq, encode(Beats(i=fresh, hr_bpm=item.hr_bpm))
+        if item.kind == STATUS and not self.ended:
+            return False, item.seq, encode(DeviceStatus(connected=item.connected))
+        if item.kind == END and not self.ended:
+            self.ended = True
+            return False, item.seq, encode(EndOfRecording(n_samples=item.n))
+        return None
+
+    def _enqueue(self, item: BusItem) -> None:
+        rendered = self._render(item)
+        if rendered is None:
+            return
+        is_display, seq, message = rendered
+        if is_display:
+            self.queue.put_samples(seq, message)
+        else:
+            self.queue.put_event(message)
+
+    def catch_up(self, item: BusItem) -> None:
+        """Add an item to the catch-up sent before the live stream (never dropped)."""
+        rendered = self._render(item)
+        if rendered is not None:
+            self.catchup.append(rendered[2])
+
+    def take_held(self) -> list[bytes]:
+        """Messages for the items that arrived while the catch-up was being sent.
+
+        They belong to the catch-up (never dropped). Call until it returns nothing, then
+        :meth:`go_live` without awaiting in between.
+        """
+        held, self._held = self._held or [], []
+        return [rendered[2] for rendered in map(self._render, held) if rendered is not None]
+
+    def go_live(self) -> None:
+        """From now on live items flow into the bounded queue."""
+        assert not self._held, "take_held() first"
+        self._held = None
+        self.wake.set()
+
+
+class ReaderService:
+    def __init__(self, db: AsyncDatabase, bus: Bus, archive: FileArchive, backlog_s: float = 10.0) -> None:
+        self.db = db
+        self.bus = bus
+        self.archive = archive
+        self.backlog_s = backlog_s
+
+    async def join(self, recording: Recording, max_fs_hz: float | None, backlog_s: float | None,
+                   from_sample: int | None) -> ReaderSession:
+        """Subscribe, then build the catch-up: from ``from_sample``, or the last ``backlog_s`` seconds.
+
+        The archive is the truth, so the catch-up is read from it (it holds every frame
+        before it is published); live items that overlap it are skipped by seq.
+        """
+        # The display queue holds DISPLAY_QUEUE_S of frames: enough to ride out a burst
+        # (a node catching up), bounded for a reader that has stopped reading.
+        frames_per_s = recording.fs_hz / recording.block
+        session = ReaderSession(recording, decimation_for(recording.fs_hz, max_fs_hz),
+                                queue=ReaderQueue(max_display_frames=max(16, math.ceil(DISPLAY_QUEUE_S * frames_per_s))))
+        session.catchup.append(session.meta())
+        session.subscription = await self.bus.subscribe(channel_for(recording.id), session.on_item)
+        # Re-read the status now that we are subscribed: an end published before the
+        # subscription is then seen here, one published after it arrives on the bus.
+        fresh: Recording | None = await self.db.call(self.db.db.get_recording, recording.id)
+        recording = session.recording = fresh or recording
+        if from_sample is None:
+            backlog_s = self.backlog_s if backlog_s is None else max(0.0, min(backlog_s, 60.0))
+            n_stored = await asyncio.to_thread(self.archive.count_samples, recording)
+            from_sample = max(0, n_stored - int(backlog_s * recording.fs_hz))
+        await asyncio.to_thread(self._catch_up_from_archive, session, max(0, from_sample))
+        if recording.status == "live":
+            session.catch_up(BusItem(STATUS, session.last_seq, connected=recording.connected))
+        if recording.status == "ended":
+            session.catch_up(BusItem(END, session.last_seq + 1, n=recording.n_samples))
+        return session
+
+    def _catch_up_from_archive(self, session: ReaderSession, from_sample: int) -> None:
+        r = session.recording
+        for frame in self.archive.read_frames(r.id, from_sample // r.block, self.archive.record_bytes(r)):
+            session.catch_up(BusItem(SAMPLES, frame.seq, frame.i0, frame.n, frame.d))
+        beats = self.archive.read_beats(r.id)
+        beats = beats[(beats >= from_sample) & (beats < (session.last_seq + 1) * r.block)]
+        if len(beats):
+            from dsp.rhythm import average_heart_rate_bpm
+
+            hr = average_heart_rate_bpm(beats, r.fs_hz)[-1]
+            session.catch_up(BusItem(BEATS, session.last_seq, beats=tuple(int(b) for b in beats),
+                                     hr_bpm=None if np.isnan(hr) else round(float(hr), 1)))
+
+    def leave(self, session: ReaderSession) -> None:
+        if session.subscription is not None:
+            session.subscription.close()
