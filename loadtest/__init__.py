@@ -1,0 +1,1 @@
+"""Load-testing the streaming path: simulated devices and readers against a server."""
