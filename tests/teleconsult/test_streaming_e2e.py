@@ -19,7 +19,7 @@ import websockets
 import wfdb
 
 from dsp.evaluate import score
-from dsp.qrs import QRSParams, detect
+from dsp.qrs import DetectorConfig, detect
 from loadtest.reader import watch
 from streaming.frames import decode_reader_frame
 from teleconsult.device import DeviceSimulator, Signal, load_wfdb
@@ -163,7 +163,7 @@ async def test_device_on_one_node_reader_on_another_through_redis(world: World, 
     # Every beat confirmed after the join crossed Redis. A beat can lie up to the detector's
     # latency before the first live frame, or anywhere in its learning period (the first 2 s,
     # decided together once 2 s of signal are seen) when the reader joined inside it.
-    earliest = 0 if first < QRSParams(fs_hz=360).init_s * 360 else first - 0.3 * 360
+    earliest = 0 if first < DetectorConfig(fs_hz=360).init_s * 360 else first - 0.3 * 360
     assert result.beats[0] >= earliest
     assert result.beats[0] == stored_beats[stored_beats >= earliest][0]
     expected = stored_beats[stored_beats >= result.beats[0]]
