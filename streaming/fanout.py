@@ -38,6 +38,11 @@ class ReaderQueue:
     def __len__(self) -> int:
         return len(self._items) + (1 if self._gap_from is not None else 0)
 
+    @property
+    def free_display_slots(self) -> int:
+        """Display frames that fit before the oldest is dropped."""
+        return self.max_display_frames - self._n_display
+
     def put_samples(self, seq: int, message: bytes) -> None:
         if self._n_display >= self.max_display_frames:
             self._drop_oldest_display()

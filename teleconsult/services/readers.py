@@ -4,18 +4,25 @@ Joining: subscribe to the bus first (items are held back), then send the catch-u
 the archive (the last ``backlog_s`` seconds, or everything from ``from_sample``), then
 release the held items, skipping what the catch-up already covered. Each
 reader has its own :class:`~streaming.fanout.ReaderQueue`; the bus callback only enqueues.
+
+The bus is a hint and the archive the truth: when live items skip frames (an ingest node
+died before it published its last frames, or Redis was down longer than the publisher
+retries), the missing frames and beats are read back from the archive, in order, before
+the item that revealed the gap; what the archive does not hold (yet) is announced to the
+reader with a ``gap`` frame.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from streaming.fanout import ReaderQueue
-from streaming.frames import Beats, DeviceStatus, EndOfRecording, Meta, Samples, encode
+from streaming.frames import Beats, DeviceStatus, EndOfRecording, Gap, Meta, Samples, encode
 from teleconsult.bus import BEATS, END, SAMPLES, STATUS, Bus, BusItem, Subscription
 from teleconsult.services.ingest import channel_for
 from teleconsult.storage.archive_files import FileArchive
@@ -23,6 +30,10 @@ from teleconsult.storage.sql import AsyncDatabase, Recording
 
 
 DISPLAY_QUEUE_S = 10.0
+MAX_FILL_FRAMES = 512  # a bus gap longer than this is announced, not filled
+
+# (from_seq, to_seq) -> the stored frames in that range and every stored beat
+ArchiveFill = Callable[[int, int], tuple[list[BusItem], np.ndarray]]
 
 
 def decimation_for(fs_hz: float, max_fs_hz: float | None) -> int:
@@ -51,6 +62,8 @@ class ReaderSession:
     _held: list[BusItem] | None = field(default_factory=list)
     catchup: list[bytes] = field(default_factory=list)
     subscription: Subscription | None = None
+    fill: ArchiveFill | None = None
+    filled_frames: int = 0
 
     @property
     def dtype(self) -> np.dtype:
@@ -69,6 +82,50 @@ class ReaderSession:
             return
         self._enqueue(item)
         self.wake.set()
+
+    def _render_all(self, item: BusItem) -> list[tuple[bool, int, bytes]]:
+        """What to send for ``item``: first whatever the bus lost before it, then the item."""
+        out: list[tuple[bool, int, bytes]] = []
+        if item.kind == SAMPLES and self.last_seq >= 0 and item.seq > self.last_seq + 1:
+            out.extend(self._fill_gap(self.last_seq + 1, item.seq - 1))
+        rendered = self._render(item)
+        if rendered is not None:
+            out.append(rendered)
+        return out
+
+    def _fill_gap(self, from_seq: int, to_seq: int) -> list[tuple[bool, int, bytes]]:
+        out: list[tuple[bool, int, bytes]] = []
+        limit = MAX_FILL_FRAMES
+        if self._held is None:  # live: what fits in the queue beside the item that revealed the gap
+            limit = min(limit, self.queue.free_display_slots - 1)
+        first = max(from_seq, to_seq - limit + 1)
+        frames: list[BusItem] = []
+        beats = np.zeros(0, dtype=np.int64)
+        if self.fill is not None and first <= to_seq:
+            frames, beats = self.fill(first, to_seq)
+        stored = {f.seq: f for f in frames if first <= f.seq <= to_seq}
+        missing_from: int | None = None
+        for seq in range(from_seq, to_seq + 2):
+            if seq in stored or seq == to_seq + 1:
+                if missing_from is not None:  # announce a run the archive cannot give (yet)
+                    out.append((False, missing_from, encode(Gap(dropped=seq - missing_from, from_seq=missing_from,
+                                                                to_seq=seq - 1))))
+                    missing_from = None
+                if seq in stored:
+                    rendered = self._render(stored[seq])
+                    if rendered is not None:
+                        out.append(rendered)
+                        self.filled_frames += 1
+            elif missing_from is None:
+                missing_from = seq
+        # Beats are confirmed in order, so the stored ones are a prefix of all beats: those
+        # after the last one sent and before the end of what was filled are the ones lost.
+        end_sample = (self.last_seq + 1) * self.recording.block
+        lost = beats[(beats > self.last_beat) & (beats < end_sample)]
+        if len(lost):
+            out.append((False, to_seq, encode(Beats(i=tuple(int(b) for b in lost), hr_bpm=None))))
+            self.last_beat = int(lost[-1])
+        return out
 
     def _render(self, item: BusItem) -> tuple[bool, int, bytes] | None:
         """(is_display_frame, seq, message) for an item not yet sent, else None."""
@@ -96,20 +153,15 @@ class ReaderSession:
         return None
 
     def _enqueue(self, item: BusItem) -> None:
-        rendered = self._render(item)
-        if rendered is None:
-            return
-        is_display, seq, message = rendered
-        if is_display:
-            self.queue.put_samples(seq, message)
-        else:
-            self.queue.put_event(message)
+        for is_display, seq, message in self._render_all(item):
+            if is_display:
+                self.queue.put_samples(seq, message)
+            else:
+                self.queue.put_event(message)
 
     def catch_up(self, item: BusItem) -> None:
         """Add an item to the catch-up sent before the live stream (never dropped)."""
-        rendered = self._render(item)
-        if rendered is not None:
-            self.catchup.append(rendered[2])
+        self.catchup.extend(message for _, _, message in self._render_all(item))
 
     def take_held(self) -> list[bytes]:
         """Messages for the items that arrived while the catch-up was being sent.
@@ -118,7 +170,7 @@ class ReaderSession:
         :meth:`go_live` without awaiting in between.
         """
         held, self._held = self._held or [], []
-        return [rendered[2] for rendered in map(self._render, held) if rendered is not None]
+        return [message for item in held for _, _, message in self._render_all(item)]
 
     def go_live(self) -> None:
         """From now on live items flow into the bounded queue."""
@@ -147,6 +199,7 @@ class ReaderService:
         session = ReaderSession(recording, decimation_for(recording.fs_hz, max_fs_hz),
                                 queue=ReaderQueue(max_display_frames=max(16, math.ceil(DISPLAY_QUEUE_S * frames_per_s))))
         session.catchup.append(session.meta())
+        session.fill = lambda first, last: self._read_range(recording, first, last)
         session.subscription = await self.bus.subscribe(channel_for(recording.id), session.on_item)
         # Re-read the status now that we are subscribed: an end published before the
         # subscription is then seen here, one published after it arrives on the bus.
@@ -162,6 +215,15 @@ class ReaderService:
         if recording.status == "ended":
             session.catch_up(BusItem(END, session.last_seq + 1, n=recording.n_samples))
         return session
+
+    def _read_range(self, recording: Recording, first_seq: int, last_seq: int) -> tuple[list[BusItem], np.ndarray]:
+        """Stored frames ``first_seq..last_seq`` and the stored beats (a bus gap; small, page cache)."""
+        frames: list[BusItem] = []
+        for frame in self.archive.read_frames(recording.id, first_seq, self.archive.record_bytes(recording)):
+            if frame.seq > last_seq:
+                break
+            frames.append(BusItem(SAMPLES, frame.seq, frame.i0, frame.n, frame.d))
+        return frames, self.archive.read_beats(recording.id)
 
     def _catch_up_from_archive(self, session: ReaderSession, from_sample: int) -> None:
         r = session.recording
