@@ -18,12 +18,15 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from teleconsult.bus.base import BusItem, Callback
+from teleconsult.bus.base import SAMPLES, BusItem, Callback
 
 log = logging.getLogger(__name__)
 
 KEY_PREFIX = "teleconsult:rec:"
 STREAM_TTL_S = 3600
+# While Redis is unreachable, items wait here; beyond this many the oldest sample frames
+# are dropped (remote readers refill them from the archive), never beats, status or end.
+MAX_PENDING_ITEMS = 50_000
 
 
 class _RedisSubscription:
@@ -89,6 +92,8 @@ class RedisBus:
         self._readers: dict[str, _ChannelReader] = {}
         self._publisher: asyncio.Task[None] | None = None
         self.published = 0
+        self.dropped = 0
+        self._closing = False
 
     async def start(self) -> None:
         await self._redis.ping()
@@ -96,8 +101,12 @@ class RedisBus:
 
     async def close(self) -> None:
         if self._publisher is not None:
-            await self._flush_pending()
-            self._publisher.cancel()
+            self._closing = True
+            self._wake.set()
+            try:  # the last items go out, but a shutdown never hangs on an unreachable Redis
+                await asyncio.wait_for(self._publisher, timeout=2.0)
+            except (asyncio.TimeoutError, asyncio.CancelledError):
+                log.warning("redis unreachable at shutdown; bus items not published")
         for reader in list(self._readers.values()):
             reader.task.cancel()
         self._readers.clear()
@@ -119,19 +128,30 @@ class RedisBus:
                 except Exception:
                     log.exception("bus subscriber failed")
         self._pending.append((channel, item, retain_items))
+        if len(self._pending) > MAX_PENDING_ITEMS:
+            self._trim_pending()
         self._wake.set()
+
+    def _trim_pending(self) -> None:
+        half = len(self._pending) // 2
+        kept = [p for k, p in enumerate(self._pending) if k >= half or p[1].kind != SAMPLES]
+        self.dropped += len(self._pending) - len(kept)
+        self._pending = kept
 
     async def _publish_loop(self) -> None:
         while True:
             await self._wake.wait()
             self._wake.clear()
             await self._flush_pending()
+            if self._closing and not self._pending:
+                return
 
     async def _flush_pending(self) -> None:
         batch, self._pending = self._pending, []
         if not batch:
             return
-        for attempt in range(20):
+        delay_s = 0.05
+        while True:
             try:
                 pipe = self._redis.pipeline(transaction=False)
                 expiring = set()
@@ -147,9 +167,18 @@ class RedisBus:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.warning("redis publish failed (%s), attempt %d", type(exc).__name__, attempt + 1)
-                await asyncio.sleep(min(0.05 * 2 ** attempt, 1.0))
-        log.error("dropped %d bus items after retries (readers re-read the archive)", len(batch))
+                # Redis down or restarting: keep the batch (and what arrives meanwhile,
+                # bounded by MAX_PENDING_ITEMS) and retry; ingest never waits for this.
+                log.warning("redis publish failed (%s); retrying", type(exc).__name__)
+                await asyncio.sleep(delay_s)
+                delay_s = min(delay_s * 2, 1.0)
+                if self._pending:
+                    batch += self._pending
+                    self._pending = []
+                if len(batch) > MAX_PENDING_ITEMS:
+                    self._pending = batch
+                    self._trim_pending()
+                    batch, self._pending = self._pending, []
 
     async def subscribe(self, channel: str, callback: Callback) -> _RedisSubscription:
         reader = self._readers.get(channel)
