@@ -107,6 +107,7 @@ class IngestService:
         self.streams: dict[str, LiveStream] = {}
         self._dirty: set[LiveStream] = set()
         self._opening: dict[str, asyncio.Lock] = {}
+        self._recovering = asyncio.Lock()
         self._committer: asyncio.Task[None] | None = None
         self._janitor: asyncio.Task[None] | None = None
 
@@ -241,7 +242,14 @@ class IngestService:
         from dsp.qrs import StreamingQRSDetector
         from dsp.rhythm import RhythmMonitor
 
-        writer = await asyncio.to_thread(self.archive.open_writer, recording.id)
+        # A node that died (its machine with it) may hold acked frames of this recording in
+        # its journal that never reached the recording file: replay dead journals first.
+        # (Serialised, so that a replay never finds a recording this node is opening.)
+        async with self._recovering:
+            replayed = await asyncio.to_thread(self._recover)
+            if replayed:
+                log.info("replayed %d journal records of a dead node before resuming %s", replayed, recording.id)
+            writer = await asyncio.to_thread(self.archive.open_writer, recording.id)
         detector = StreamingQRSDetector(recording.fs_hz, n_leads=1)
         frames_per_s = recording.fs_hz / recording.block
         stream = LiveStream(recording=recording, writer=writer, detector=detector,
