@@ -48,3 +48,48 @@ class FlakyProxy:
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
+
+
+class FailoverBalancer:
+    """A TCP load balancer on loopback: each new connection goes to the first backend that
+    accepts it, in order (like nginx with ``backup`` upstreams). A killed node's clients
+    reconnect through it and land on the next live node."""
+
+    def __init__(self, backend_ports: list[int]) -> None:
+        self.backend_ports = backend_ports
+        self.port = 0
+        self.routed: list[int] = []
+        self.accepting = asyncio.Event()  # cleared: new connections wait (a failover in progress)
+        self.accepting.set()
+        self._server: asyncio.base_events.Server | None = None
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await self.accepting.wait()
+        for port in self.backend_ports:
+            try:
+                up_reader, up_writer = await asyncio.open_connection("127.0.0.1", port)
+            except OSError:
+                continue
+            self.routed.append(port)
+            break
+        else:
+            writer.transport.abort()
+            return
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(Exception):
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            dst.transport.abort()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+
