@@ -159,6 +159,7 @@ class DeviceSimulator:
         await ws.send(self.client.hello_message())
         self._handle(await asyncio.wait_for(ws.recv(), timeout=10))
         self.stats.resumes.append(self.client.acked_seq + 1)
+        self._more.set()  # resend from the resume point now, even if nothing new is produced
         sender = asyncio.create_task(self._send_loop(ws))
         try:
             async for message in ws:
