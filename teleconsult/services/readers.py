@@ -15,6 +15,7 @@ reader with a ``gap`` frame.
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,6 +29,8 @@ from teleconsult.services.ingest import channel_for
 from teleconsult.storage.archive_files import FileArchive
 from teleconsult.storage.sql import AsyncDatabase, Recording
 
+
+log = logging.getLogger(__name__)
 
 DISPLAY_QUEUE_S = 10.0
 MAX_FILL_FRAMES = 512  # a bus gap longer than this is announced, not filled
@@ -122,6 +125,8 @@ class ReaderSession:
         # after the last one sent and before the end of what was filled are the ones lost.
         end_sample = (self.last_seq + 1) * self.recording.block
         lost = beats[(beats > self.last_beat) & (beats < end_sample)]
+        log.warning("recording %s: the bus skipped frames %d..%d; %d read back from the archive (limit %d), "
+                    "%d beats", self.recording.id, from_seq, to_seq, len(stored), limit, len(lost))
         if len(lost):
             out.append((False, to_seq, encode(Beats(i=tuple(int(b) for b in lost), hr_bpm=None))))
             self.last_beat = int(lost[-1])

@@ -41,7 +41,7 @@ def assert_reader_saw_everything_from_its_start(world: World, result: ReaderResu
     assert np.array_equal(result.samples(), source[first:].astype(np.int32))
     beats = FileArchive(world.data_dir).read_beats(recording_id)
     assert result.beats == beats[beats >= result.beats[0]].tolist()
-    assert len(result.beats) > 50
+    assert len(result.beats) > 20
 
 
 async def watch_reconnecting(ws_url: str, token: str, recording_id: str, block: int) -> ReaderResult:
@@ -110,19 +110,21 @@ async def test_redis_restarted_mid_stream_loses_nothing(world: World, tmp_path: 
         node_a = server_factory(world.data_dir, redis_url=redis.url, node_id="node-a")
         node_b = server_factory(world.data_dir, redis_url=redis.url, node_id="node-b")
         await asyncio.gather(asyncio.to_thread(node_a.start), asyncio.to_thread(node_b.start))
-        signal = load_wfdb(str(mitdb / "119"), seconds=120)
+        # In real time: a Redis restart of a few seconds is then a few seconds of signal,
+        # which readers' display queues (10 s) ride out without dropping anything.
+        signal = load_wfdb(str(mitdb / "119"), seconds=24)
         rid = "redis-restart-mitdb-119"
-        sim = DeviceSimulator(f"{node_a.ws_url}/ws/device", world.device_a, signal, speed=10.0, recording_id=rid)
+        sim = DeviceSimulator(f"{node_a.ws_url}/ws/device", world.device_a, signal, speed=1.0, recording_id=rid)
         device = asyncio.create_task(sim.run())
         token = await asyncio.to_thread(login, node_b.url, "reader_a", world.password)
         await asyncio.to_thread(wait_for_recording, node_b.url, token, rid)
         reader = asyncio.create_task(watch(node_b.ws_url, token, rid, backlog_s=0, timeout_s=90))
-        await asyncio.sleep(2.0)
+        await asyncio.sleep(4.0)
         redis.stop()
         acked_at_outage = sim.client.acked_seq
-        await asyncio.sleep(2.0)
+        await asyncio.sleep(3.0)
         # Storage and acks never wait for the bus.
-        assert sim.client.acked_seq > acked_at_outage + 20
+        assert sim.client.acked_seq > acked_at_outage + 50
         redis.start()  # same port, empty: it keeps nothing on disk
         await asyncio.wait_for(device, timeout=60)
         result = await asyncio.wait_for(reader, timeout=60)
