@@ -11,13 +11,14 @@ from aiohttp import WSCloseCode, web
 from teleconsult.bus import Bus
 from teleconsult.bus.memory import MemoryBus
 from teleconsult.config import Settings
+from teleconsult.http.metrics import setup_metrics
 from teleconsult.http.middlewares import auth_middleware, error_middleware
 from teleconsult.http.routes import add_routes
-from teleconsult.keys import archive_key, device_sockets_key, bus_key, db_key, ingest_key, readers_key, settings_key, sockets_key
+from teleconsult.keys import NodeState, state_key, archive_key, device_sockets_key, bus_key, db_key, ingest_key, readers_key, settings_key, sockets_key
 from teleconsult.services.ingest import IngestService
 from teleconsult.services.readers import ReaderService
 from teleconsult.storage.archive_files import FileArchive
-from teleconsult.storage.sql import AsyncDatabase, Database
+from teleconsult.storage.sql import AsyncDatabase, open_database
 
 
 def make_bus(settings: Settings) -> Bus:
@@ -31,7 +32,8 @@ def make_bus(settings: Settings) -> Bus:
 async def _storage_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[settings_key]
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    db = AsyncDatabase(Database(settings.db_path))
+    # Off the event loop: opening connects and migrates (and may wait for another node's migration).
+    db = AsyncDatabase(await asyncio.to_thread(open_database, settings))
     app[db_key] = db
     app[archive_key] = FileArchive(settings.data_dir)
     yield
@@ -77,6 +79,7 @@ async def _on_shutdown(app: web.Application) -> None:
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(middlewares=[error_middleware, auth_middleware], client_max_size=1024 * 1024)
     app[settings_key] = settings
+    app[state_key] = NodeState()
     app[sockets_key] = weakref.WeakSet()
     app[device_sockets_key] = weakref.WeakSet()
     app.cleanup_ctx.append(_storage_ctx)
@@ -84,4 +87,5 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_services_ctx)
     app.on_shutdown.append(_on_shutdown)
     add_routes(app, settings.web_root)
+    setup_metrics(app)
     return app

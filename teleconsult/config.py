@@ -28,6 +28,11 @@ class Settings:
     commit_interval_s: float = 0.02
     backlog_s: float = 10.0
     shutdown_timeout_s: float = 5.0
+    # Bearer token Prometheus sends to GET /metrics; empty = /metrics is off.
+    metrics_token: str = ""
+    # On SIGTERM, /readyz answers 503 for this long before draining, so that a load
+    # balancer stops sending new connections first.
+    drain_delay_s: float = 0.0
     demo: bool = False
     demo_record: str = ""
     demo_speed: float = 1.0

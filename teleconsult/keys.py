@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import weakref
+from dataclasses import dataclass
 
 from aiohttp import web
 
@@ -13,7 +14,17 @@ from teleconsult.services.readers import ReaderService
 from teleconsult.storage.archive_files import FileArchive
 from teleconsult.storage.sql import AsyncDatabase
 
+
+
+@dataclass
+class NodeState:
+    """Lifecycle of this server process as the health endpoints report it."""
+
+    draining: bool = False
+
+
 settings_key = web.AppKey("settings", Settings)
+state_key = web.AppKey("state", NodeState)
 db_key = web.AppKey("db", AsyncDatabase)
 archive_key = web.AppKey("archive", FileArchive)
 bus_key = web.AppKey("bus", Bus)

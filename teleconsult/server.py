@@ -12,6 +12,7 @@ from aiohttp import web
 
 from teleconsult.app import create_app
 from teleconsult.config import Settings
+from teleconsult.keys import state_key
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,10 @@ async def _run(settings: Settings) -> None:
     prewarm = asyncio.create_task(asyncio.to_thread(importlib.import_module, "dsp.qrs"))
     await stop.wait()
     prewarm.cancel()
+    app[state_key].draining = True  # /readyz says 503 from now on
+    if settings.drain_delay_s > 0:
+        log.info("draining: not ready; waiting %.1f s for the load balancer", settings.drain_delay_s)
+        await asyncio.sleep(settings.drain_delay_s)
     log.info("shutting down: draining devices and readers")
     await runner.cleanup()
 

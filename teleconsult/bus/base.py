@@ -50,6 +50,15 @@ class BusItem:
 Callback = Callable[[BusItem], None]
 
 
+@dataclass(frozen=True, slots=True)
+class BusCounters:
+    """Items handed to the transport, dropped while it was unreachable, waiting to go out."""
+
+    published: int
+    dropped: int
+    pending: int
+
+
 class Subscription(Protocol):
     def close(self) -> None: ...
 
@@ -74,3 +83,5 @@ class Bus(Protocol):
     async def subscribe(self, channel: str, callback: Callback) -> Subscription: ...
 
     async def ping(self) -> bool: ...
+
+    def counters(self) -> BusCounters: ...

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from teleconsult.bus.base import BusItem, Callback
+from teleconsult.bus.base import BusCounters, BusItem, Callback
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +27,7 @@ class MemoryBus:
     def __init__(self, node_id: str = "local") -> None:
         self.node_id = node_id
         self._subscribers: dict[str, list[Callback]] = {}
+        self.published = 0
 
     async def start(self) -> None:
         return None
@@ -37,7 +38,11 @@ class MemoryBus:
     async def ping(self) -> bool:
         return True
 
+    def counters(self) -> BusCounters:
+        return BusCounters(published=self.published, dropped=0, pending=0)
+
     def publish(self, channel: str, item: BusItem, retain_items: int) -> None:
+        self.published += 1
         for callback in list(self._subscribers.get(channel, ())):
             try:
                 callback(item)

@@ -18,7 +18,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from teleconsult.bus.base import SAMPLES, BusItem, Callback
+from teleconsult.bus.base import SAMPLES, BusCounters, BusItem, Callback
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +111,9 @@ class RedisBus:
             reader.task.cancel()
         self._readers.clear()
         await self._redis.aclose()
+
+    def counters(self) -> BusCounters:
+        return BusCounters(published=self.published, dropped=self.dropped, pending=len(self._pending))
 
     async def ping(self) -> bool:
         try:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from teleconsult.http import api, health, ingest_ws, reader_ws
+from teleconsult.http import api, health, ingest_ws, metrics, reader_ws
 
 
 def add_routes(app: web.Application, web_root: Path) -> None:
@@ -16,6 +16,7 @@ def add_routes(app: web.Application, web_root: Path) -> None:
     app.router.add_get("/", index)
     app.router.add_get("/healthz", health.healthz)
     app.router.add_get("/readyz", health.readyz)
+    app.router.add_get("/metrics", metrics.metrics)
     app.router.add_post("/api/login", api.login)
     app.router.add_post("/api/logout", api.logout)
     app.router.add_get("/api/me", api.me)

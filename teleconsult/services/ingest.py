@@ -52,6 +52,23 @@ def channel_for(recording_id: str) -> str:
     return recording_id
 
 
+@dataclass
+class IngestStats:
+    """Plain counters, read by the metrics endpoint at scrape time (nothing on the hot path)."""
+
+    frames: int = 0
+    samples: int = 0
+    beats: int = 0
+    commits: int = 0
+    commit_seconds_sum: float = 0.0
+    commit_seconds_max: float = 0.0
+    opened: int = 0
+    closes: dict[int, int] = field(default_factory=dict)  # close code -> count
+
+    def closed(self, code: int) -> None:
+        self.closes[code] = self.closes.get(code, 0) + 1
+
+
 @dataclass(eq=False)
 class Connection:
     """One device socket as the service sees it: its protocol state and a wake-up for its writer."""
@@ -108,6 +125,7 @@ class IngestService:
         self._dirty: set[LiveStream] = set()
         self._opening: dict[str, asyncio.Lock] = {}
         self._recovering = asyncio.Lock()
+        self.stats = IngestStats()
         self._committer: asyncio.Task[None] | None = None
         self._janitor: asyncio.Task[None] | None = None
 
@@ -218,6 +236,7 @@ class IngestService:
         await self.db.call(self.db.db.set_recording_connected, recording.id, True, self.node_id, stream.writer.n_samples)
         self.bus.publish(channel_for(recording.id), BusItem(STATUS, stream.writer.n_frames, connected=True),
                          stream.retain_items)
+        self.stats.opened += 1
         await self._audit(f"device:{device.id}", "stream.open", recording.id, "ok", conn.remote)
         log.info("device %s streaming recording %s from seq %d", device.id, recording.id, stream.writer.n_frames)
 
@@ -273,6 +292,8 @@ class IngestService:
         """A validated in-order frame: journal + recording file (page cache), publish, detect. Never awaits."""
         assert self.journal is not None
         self.journal.append(stream.recording.id, seq, i0, n, d)
+        self.stats.frames += 1
+        self.stats.samples += n
         stream.writer.append(seq, i0, n, d)
         self._dirty.add(stream)
         self._since_checkpoint.add(stream.writer)
@@ -295,6 +316,7 @@ class IngestService:
             beats = np.concatenate([beats, stream.detector.flush()])
         beats = beats[beats > stream.last_beat]
         if len(beats):
+            self.stats.beats += len(beats)
             stream.writer.append_beats(beats)
             stream.last_beat = int(beats[-1])
             stream.rhythm.add_beats(beats)
@@ -345,7 +367,12 @@ class IngestService:
         covered = [(s, s.writer.n_frames - 1) for s in dirty if not s.writer.closed]
         if not covered or self.journal is None:
             return
+        started = time.monotonic()
         await asyncio.to_thread(self.journal.sync)
+        took_s = time.monotonic() - started
+        self.stats.commits += 1
+        self.stats.commit_seconds_sum += took_s
+        self.stats.commit_seconds_max = max(self.stats.commit_seconds_max, took_s)
         for stream, seq in covered:
             conn = stream.connection
             if conn is not None:
@@ -415,4 +442,4 @@ def _safe_name(node_id: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in node_id)[:100] or "node"
 
 
-__all__ = ["IngestService", "Connection", "LiveStream", "channel_for", "detection_lead"]
+__all__ = ["IngestService", "IngestStats", "Connection", "LiveStream", "channel_for", "detection_lead"]

@@ -184,12 +184,32 @@ class ReaderSession:
         self.wake.set()
 
 
+@dataclass
+class ReaderStats:
+    """Counters for the metrics endpoint, updated as readers leave; live ones are summed at scrape."""
+
+    joined: int = 0
+    display_frames_dropped: int = 0
+    frames_filled_from_archive: int = 0
+
+
 class ReaderService:
     def __init__(self, db: AsyncDatabase, bus: Bus, archive: FileArchive, backlog_s: float = 10.0) -> None:
         self.db = db
         self.bus = bus
         self.archive = archive
         self.backlog_s = backlog_s
+        self.sessions: set[ReaderSession] = set()
+        self.stats = ReaderStats()
+
+    def totals(self) -> ReaderStats:
+        """Counters including the readers still connected."""
+        return ReaderStats(
+            joined=self.stats.joined,
+            display_frames_dropped=self.stats.display_frames_dropped + sum(
+                s.queue.dropped_total for s in self.sessions),
+            frames_filled_from_archive=self.stats.frames_filled_from_archive + sum(
+                s.filled_frames for s in self.sessions))
 
     async def join(self, recording: Recording, max_fs_hz: float | None, backlog_s: float | None,
                    from_sample: int | None) -> ReaderSession:
@@ -206,6 +226,17 @@ class ReaderService:
         session.catchup.append(session.meta())
         session.fill = lambda first, last: self._read_range(recording, first, last)
         session.subscription = await self.bus.subscribe(channel_for(recording.id), session.on_item)
+        self.sessions.add(session)
+        self.stats.joined += 1
+        try:
+            await self._prepare_catch_up(session, recording, backlog_s, from_sample)
+        except BaseException:
+            self.leave(session)
+            raise
+        return session
+
+    async def _prepare_catch_up(self, session: ReaderSession, recording: Recording, backlog_s: float | None,
+                                from_sample: int | None) -> None:
         # Re-read the status now that we are subscribed: an end published before the
         # subscription is then seen here, one published after it arrives on the bus.
         fresh: Recording | None = await self.db.call(self.db.db.get_recording, recording.id)
@@ -219,7 +250,6 @@ class ReaderService:
             session.catch_up(BusItem(STATUS, session.last_seq, connected=recording.connected))
         if recording.status == "ended":
             session.catch_up(BusItem(END, session.last_seq + 1, n=recording.n_samples))
-        return session
 
     def _read_range(self, recording: Recording, first_seq: int, last_seq: int) -> tuple[list[BusItem], np.ndarray]:
         """Stored frames ``first_seq..last_seq`` and the stored beats (a bus gap; small, page cache)."""
@@ -246,3 +276,7 @@ class ReaderService:
     def leave(self, session: ReaderSession) -> None:
         if session.subscription is not None:
             session.subscription.close()
+        if session in self.sessions:
+            self.sessions.discard(session)
+            self.stats.display_frames_dropped += session.queue.dropped_total
+            self.stats.frames_filled_from_archive += session.filled_frames
