@@ -71,13 +71,18 @@ async def device_socket(request: web.Request) -> web.WebSocketResponse:
             log.info("device socket closed: message over %d bytes", 2 * MAX_FRAME_BYTES)
     finally:
         # aiohttp cancels a handler whose client has gone: the clean-up must still finish.
-        await asyncio.shield(service.detach(conn))
-        if not writer.done():
-            if not ws.closed and conn.proto.close is None:
-                conn.proto.fail(CloseCode.GOING_AWAY, "connection lost")
-            conn.wake.set()
-            try:
-                await asyncio.wait_for(writer, timeout=2.0)
-            except (asyncio.TimeoutError, ConnectionError):
+        try:
+            await asyncio.shield(service.detach(conn))
+            if not writer.done() and not ws.closed:  # tell the device why, if it still listens
+                if conn.proto.close is None:
+                    conn.proto.fail(CloseCode.GOING_AWAY, "connection lost")
+                conn.wake.set()
+                try:
+                    await asyncio.wait_for(writer, timeout=2.0)
+                except (asyncio.TimeoutError, ConnectionError):
+                    pass
+        finally:
+            if not writer.done():
                 writer.cancel()
+            service.stats.closed(int(ws.close_code or 1006))  # 1006: closed without a close frame
     return ws
