@@ -14,11 +14,12 @@ from teleconsult.config import Settings
 from teleconsult.http.metrics import setup_metrics
 from teleconsult.http.middlewares import auth_middleware, error_middleware
 from teleconsult.http.routes import add_routes
-from teleconsult.keys import NodeState, state_key, archive_key, device_sockets_key, bus_key, db_key, ingest_key, readers_key, settings_key, sockets_key
+from teleconsult.keys import (NodeState, archive_key, bus_key, db_key, device_sockets_key, ingest_key, readers_key,
+                              settings_key, sockets_key, state_key)
 from teleconsult.services.ingest import IngestService
 from teleconsult.services.readers import ReaderService
 from teleconsult.storage.archive_files import FileArchive
-from teleconsult.storage.sql import AsyncDatabase, open_database
+from teleconsult.storage.sql import AsyncDatabase, Database
 
 
 def make_bus(settings: Settings) -> Bus:
@@ -32,8 +33,7 @@ def make_bus(settings: Settings) -> Bus:
 async def _storage_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[settings_key]
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    # Off the event loop: opening connects and migrates (and may wait for another node's migration).
-    db = AsyncDatabase(await asyncio.to_thread(open_database, settings))
+    db = AsyncDatabase(Database(settings.db_path))
     app[db_key] = db
     app[archive_key] = FileArchive(settings.data_dir)
     yield
