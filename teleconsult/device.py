@@ -14,6 +14,7 @@ import secrets
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote
 
 import numpy as np
 import websockets
@@ -101,6 +102,13 @@ class DeviceSimulator:
     def recording_id(self) -> str:
         return self.hello.recording
 
+    @property
+    def connect_url(self) -> str:
+        """The socket URL with ``?recording=``: load balancers route by it, so a stream's
+        reconnects and its readers land on the same node (docs/deploy.md)."""
+        separator = "&" if "?" in self.url else "?"
+        return f"{self.url}{separator}recording={quote(self.recording_id, safe='')}"
+
     async def run(self) -> DeviceStats:
         producer = asyncio.create_task(self._produce())
         try:
@@ -134,7 +142,7 @@ class DeviceSimulator:
         backoff_s = 0.05
         while not self.client.finished:
             try:
-                async with websockets.connect(self.url, max_size=MAX_FRAME_BYTES, compression=None,
+                async with websockets.connect(self.connect_url, max_size=MAX_FRAME_BYTES, compression=None,
                                               open_timeout=5, ping_interval=20) as ws:
                     self.ws = ws
                     self.stats.connections += 1

@@ -56,6 +56,10 @@ async def device_socket(request: web.Request) -> web.WebSocketResponse:
                             break
                         service.on_frame(conn.stream, event.seq, event.i0, event.n, event.d)
                     elif isinstance(event, HelloReceived):
+                        routed_by = request.query.get("recording")
+                        if routed_by is not None and routed_by != event.hello.recording:
+                            raise ProtocolViolation(CloseCode.BAD_HELLO,
+                                                    "the URL's recording differs from the hello's")
                         await service.open(conn, event.hello)
                     elif isinstance(event, EndReceived) and conn.stream is not None:
                         await asyncio.shield(service.on_end(conn.stream))

@@ -184,3 +184,14 @@ async def test_text_messages_are_refused(client: TestClient, seed: Seed) -> None
     ws = await client.ws_connect("/ws/device")
     await ws.send_str("hello")
     await expect_close(ws, CloseCode.UNSUPPORTED_DATA)
+
+
+async def test_the_recording_a_load_balancer_routed_by_must_be_the_one_in_the_hello(client: TestClient,
+                                                                                    seed: Seed) -> None:
+    ws = await client.ws_connect("/ws/device?recording=rec-test-0001")
+    await ws.send_bytes(encode(hello(seed.tokens["a"])))
+    assert (await recv_frame(ws))["t"] == "welcome"
+    await ws.close()
+    other = await client.ws_connect("/ws/device?recording=someone-elses")
+    await other.send_bytes(encode(hello(seed.tokens["a"])))
+    await expect_close(other, CloseCode.BAD_HELLO)
