@@ -7,6 +7,11 @@ cd "$(dirname "$0")/.."
 
 need_apt=()
 command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
+# PostgreSQL server binaries: the tests start clusters of their own with initdb/pg_ctl (tests/pg.py).
+{ command -v initdb >/dev/null 2>&1 || compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; } \
+  || need_apt+=(postgresql)
+# nginx: the deploy tests run the shipped proxy config for real in front of two nodes.
+[ -x /usr/sbin/nginx ] || need_apt+=(nginx-light)
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)
 fc-list 2>/dev/null | grep -qi "wqy\|noto sans cjk" || need_apt+=(fonts-wqy-microhei)
 command -v node >/dev/null 2>&1 || need_apt+=(nodejs)

@@ -19,7 +19,7 @@ from teleconsult.keys import (NodeState, archive_key, bus_key, db_key, device_so
 from teleconsult.services.ingest import IngestService
 from teleconsult.services.readers import ReaderService
 from teleconsult.storage.archive_files import FileArchive
-from teleconsult.storage.sql import AsyncDatabase, Database
+from teleconsult.storage.sql import AsyncDatabase, open_database
 
 
 def make_bus(settings: Settings) -> Bus:
@@ -33,7 +33,8 @@ def make_bus(settings: Settings) -> Bus:
 async def _storage_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[settings_key]
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    db = AsyncDatabase(Database(settings.db_path))
+    # Off the event loop: opening connects and migrates (and may wait for another node's migration).
+    db = AsyncDatabase(await asyncio.to_thread(open_database, settings))
     app[db_key] = db
     app[archive_key] = FileArchive(settings.data_dir)
     yield

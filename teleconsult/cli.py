@@ -13,12 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from teleconsult.config import ConfigError, Settings, load_settings
+from teleconsult.storage.dialects import DatabaseUnavailable
 
 
 def _settings(args: argparse.Namespace) -> Settings:
     return load_settings(getattr(args, "config", None), {
         "host": getattr(args, "host", None), "port": getattr(args, "port", None),
-        "data_dir": getattr(args, "data_dir", None), "redis_url": getattr(args, "redis", None),
+        "data_dir": getattr(args, "data_dir", None), "database_url": getattr(args, "database_url", None),
+        "redis_url": getattr(args, "redis", None),
         "node_id": getattr(args, "node_id", None), "demo": True if getattr(args, "demo", False) else None,
         "demo_record": getattr(args, "demo_record", None), "demo_speed": getattr(args, "demo_speed", None),
     })
@@ -31,9 +33,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _open_db(args: argparse.Namespace) -> Any:
-    from teleconsult.storage.sql import Database
+    from teleconsult.storage.sql import open_database
 
-    return Database(_settings(args).db_path)
+    return open_database(_settings(args))
 
 
 def cmd_create_org(args: argparse.Namespace) -> int:
@@ -124,6 +126,8 @@ def build_parser() -> argparse.ArgumentParser:
     def common(p: argparse.ArgumentParser) -> None:
         p.add_argument("--config", help="TOML file with settings (also TELECONSULT_CONFIG)")
         p.add_argument("--data-dir", help="data directory (TELECONSULT_DATA_DIR)")
+        p.add_argument("--database-url", help="postgresql://user@host:port/db for the records "
+                       "(TELECONSULT_DATABASE_URL; default: SQLite in the data directory)")
 
     serve = sub.add_parser("serve", help="run the server")
     common(serve)
@@ -192,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
-    except (ValueError, LookupError) as exc:
+    except (ValueError, LookupError, DatabaseUnavailable) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

@@ -9,6 +9,7 @@ import uuid
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -23,6 +24,9 @@ class Settings:
     port: int = 8080
     data_dir: Path = Path("./teleconsult-data")
     redis_url: str = ""
+    # Records engine: "" = SQLite file in data_dir (embedded default); "postgresql://user@host:port/db"
+    # for several nodes (a password is better kept in PGPASSFILE / ~/.pgpass than in the URL).
+    database_url: str = ""
     node_id: str = ""
     web_root: Path = REPO_ROOT / "web_client"
     commit_interval_s: float = 0.02
@@ -42,6 +46,9 @@ class Settings:
         return self.data_dir / "teleconsult.sqlite3"
 
     def resolved(self) -> "Settings":
+        if self.database_url and urlsplit(self.database_url).scheme not in ("postgresql", "postgres"):
+            raise ConfigError("setting 'database_url': expected a postgresql:// URL "
+                              "(or nothing, for SQLite in data_dir)")
         node_id = self.node_id or f"{socket.gethostname()}-{self.port}-{uuid.uuid4().hex[:6]}"
         return replace(self, data_dir=Path(self.data_dir).resolve(), node_id=node_id)
 

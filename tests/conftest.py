@@ -1,4 +1,4 @@
-"""Shared fixtures: real server processes, real Redis, an organisation tree, shared data."""
+"""Shared fixtures: real server processes, real Redis and PostgreSQL, an organisation tree, shared data."""
 
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from tests import pg
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("TELECONSULT_SHARED", REPO.parent / "shared"))
@@ -43,11 +45,12 @@ def mitdb() -> Path:
     return MITDB
 
 
-def cli(data_dir: Path, *args: str, stdin: str | None = None) -> dict[str, object]:
-    """Run ``teleconsult admin …`` and return its JSON output."""
+def cli(data_dir: Path, *args: str, stdin: str | None = None, database_url: str = "") -> dict[str, object]:
+    """Run ``teleconsult admin …`` (on ``database_url`` when given) and return its JSON output."""
+    db_args = ["--database-url", database_url] if database_url else []
     out = subprocess.run([sys.executable, "-m", "teleconsult", "--log-level", "WARNING", "admin", *args,
-                          "--data-dir", str(data_dir)], input=stdin, capture_output=True, text=True, check=True,
-                         cwd=REPO)
+                          "--data-dir", str(data_dir), *db_args], input=stdin, capture_output=True, text=True,
+                         check=True, cwd=REPO)
     lines = [line for line in out.stdout.splitlines() if line.startswith("{")]
     return json.loads(lines[-1]) if lines else {}
 
@@ -65,23 +68,30 @@ class World:
     device_a: str
     device_b: str
     password: str = "correct horse battery"
+    database_url: str = ""  # "" = the SQLite file in data_dir
 
     def user(self, username: str, role: str, org: int) -> None:
         cli(self.data_dir, "create-user", "--username", username, "--role", role, "--org", str(org),
-            "--password-stdin", stdin=self.password + "\n")
+            "--password-stdin", stdin=self.password + "\n", database_url=self.database_url)
 
 
-def make_world(data_dir: Path) -> World:
+def make_world(data_dir: Path, database_url: str = "") -> World:
+    """The organisation tree, seeded through ``teleconsult admin`` (into ``database_url`` when given)."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    county_a = int(cli(data_dir, "create-org", "--name", "County A", "--kind", "county")["id"])  # type: ignore[arg-type]
-    township_a = int(cli(data_dir, "create-org", "--name", "Township A1", "--kind", "township", "--parent", str(county_a))["id"])  # type: ignore[arg-type]
-    village_a = int(cli(data_dir, "create-org", "--name", "Village A1a", "--kind", "village", "--parent", str(township_a))["id"])  # type: ignore[arg-type]
-    county_b = int(cli(data_dir, "create-org", "--name", "County B", "--kind", "county")["id"])  # type: ignore[arg-type]
-    township_b = int(cli(data_dir, "create-org", "--name", "Township B1", "--kind", "township", "--parent", str(county_b))["id"])  # type: ignore[arg-type]
-    village_b = int(cli(data_dir, "create-org", "--name", "Village B1a", "--kind", "village", "--parent", str(township_b))["id"])  # type: ignore[arg-type]
-    device_a = str(cli(data_dir, "device-token", "--org", str(village_a), "--name", "cart A")["token"])
-    device_b = str(cli(data_dir, "device-token", "--org", str(village_b), "--name", "cart B")["token"])
-    world = World(data_dir, county_a, township_a, village_a, county_b, village_b, device_a, device_b)
+
+    def admin(*args: str) -> dict[str, object]:
+        return cli(data_dir, *args, database_url=database_url)
+
+    county_a = int(admin("create-org", "--name", "County A", "--kind", "county")["id"])  # type: ignore[arg-type]
+    township_a = int(admin("create-org", "--name", "Township A1", "--kind", "township", "--parent", str(county_a))["id"])  # type: ignore[arg-type]
+    village_a = int(admin("create-org", "--name", "Village A1a", "--kind", "village", "--parent", str(township_a))["id"])  # type: ignore[arg-type]
+    county_b = int(admin("create-org", "--name", "County B", "--kind", "county")["id"])  # type: ignore[arg-type]
+    township_b = int(admin("create-org", "--name", "Township B1", "--kind", "township", "--parent", str(county_b))["id"])  # type: ignore[arg-type]
+    village_b = int(admin("create-org", "--name", "Village B1a", "--kind", "village", "--parent", str(township_b))["id"])  # type: ignore[arg-type]
+    device_a = str(admin("device-token", "--org", str(village_a), "--name", "cart A")["token"])
+    device_b = str(admin("device-token", "--org", str(village_b), "--name", "cart B")["token"])
+    world = World(data_dir, county_a, township_a, village_a, county_b, village_b, device_a, device_b,
+                  database_url=database_url)
     world.user("reader_a", "county_reader", county_a)
     world.user("reader_b", "county_reader", county_b)
     world.user("doctor_a", "village_doctor", village_a)
@@ -97,10 +107,11 @@ class ServerProcess:
     """``teleconsult serve`` as a real subprocess."""
 
     def __init__(self, data_dir: Path, port: int | None = None, redis_url: str = "", node_id: str = "",
-                 extra_env: dict[str, str] | None = None) -> None:
+                 extra_env: dict[str, str] | None = None, database_url: str = "") -> None:
         self.data_dir = data_dir
         self.port = port or free_port()
         self.redis_url = redis_url
+        self.database_url = database_url
         self.node_id = node_id or f"node-{self.port}"
         self.extra_env = extra_env or {}
         self.proc: subprocess.Popen[str] | None = None
@@ -120,6 +131,8 @@ class ServerProcess:
                 "--data-dir", str(self.data_dir), "--node-id", self.node_id]
         if self.redis_url:
             args += ["--redis", self.redis_url]
+        if self.database_url:
+            args += ["--database-url", self.database_url]
         env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.extra_env}
         log = open(self.log_path, "a")
         started = time.monotonic()
@@ -230,6 +243,35 @@ def redis_url(tmp_path: Path) -> Iterator[str]:
         yield server.url
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url() -> Iterator[str]:
+    """A PostgreSQL database for the session: TELECONSULT_TEST_POSTGRES_URL, or a server of our own.
+
+    Our own server (tests/pg.py) lives in a temporary directory on a free port and is
+    removed afterwards; on a server named by the environment variable the tests only
+    create and drop schemas of their own (see :func:`postgres_url`).
+    """
+    external = os.environ.get("TELECONSULT_TEST_POSTGRES_URL")
+    if external:
+        yield external
+        return
+    reason = pg.unavailable_reason()
+    need(reason is None, reason or "")
+    server = pg.PostgresServer()
+    try:
+        server.start()
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server_url: str) -> Iterator[str]:
+    """A URL whose sessions see one empty schema of this test's own (dropped afterwards)."""
+    with pg.fresh_schema(postgres_server_url) as url:
+        yield url
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -65,3 +65,12 @@ def test_dsp_tools_do_not_reach_into_the_service() -> None:
 def test_services_do_not_import_aiohttp() -> None:
     for path in sorted((REPO / "teleconsult" / "services").rglob("*.py")):
         assert "aiohttp" not in imports_of(path), path
+
+
+def test_only_the_dialect_module_knows_the_database_drivers() -> None:
+    """Repositories never branch on the engine: SQLite/PostgreSQL differences live in storage/dialects.py."""
+    drivers = {"sqlite3", "psycopg", "psycopg2", "asyncpg"}
+    users = sorted(path.relative_to(REPO).as_posix()
+                   for package in ("teleconsult", "streaming", "dsp", "loadtest")
+                   for path in (REPO / package).rglob("*.py") if imports_of(path) & drivers)
+    assert users == ["teleconsult/storage/dialects.py"]

@@ -1,1 +1,1 @@
-"""Storage: SQL metadata (SQLite by default) and the recording archive (local files)."""
+"""Storage: SQL records (SQLite by default, PostgreSQL for several nodes; see docs/storage.md) and the recording archive (files)."""

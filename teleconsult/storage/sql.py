@@ -1,8 +1,12 @@
 """All SQL of the service: organisations, users, sessions, devices, recordings, audit.
 
-``Database`` is synchronous (sqlite3) so that the CLI can use it directly; the server
-runs its calls on one dedicated worker thread (see :class:`AsyncDatabase`), so the event
-loop never blocks on SQLite and calls are serialised.
+One repository for both engines: the embedded SQLite file (the default) and PostgreSQL
+(a ``postgresql://`` URL, for several nodes). Statements are written once, with ``?``
+placeholders; :mod:`teleconsult.storage.dialects` is the only module that knows which
+engine runs them. ``Database`` is synchronous so that the CLI can use it directly; the
+server runs its calls on worker threads (see :class:`AsyncDatabase`) so that the event loop
+never blocks on the database: one thread for SQLite (one writer, calls in order), a small
+pool of threads and connections for PostgreSQL.
 """
 
 from __future__ import annotations
@@ -10,16 +14,21 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import json
-import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
-_MIGRATIONS = Path(__file__).with_name("migrations")
+from teleconsult.storage import schema
+from teleconsult.storage.dialects import Engine, Row, UniqueViolation, open_engine
+
+if TYPE_CHECKING:
+    from teleconsult.config import Settings
+
 ROLES = ("village_doctor", "county_reader", "admin")
 ORG_KINDS = ("county", "township", "village")
 _PARENT_KIND = {"county": None, "township": "county", "village": "township"}
+POOL_SIZE = 4  # PostgreSQL connections (and AsyncDatabase threads) per process
 
 T = TypeVar("T")
 
@@ -93,27 +102,55 @@ class Recording:
 
 
 class Database:
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
-        self._conn = sqlite3.connect(str(path), timeout=10.0, isolation_level=None, check_same_thread=False)
-        self._conn.row_factory = sqlite3.Row
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=FULL")
-        self._conn.execute("PRAGMA foreign_keys=ON")
-        self._conn.execute("PRAGMA busy_timeout=10000")
-        self.migrate()
+    """The service's records on one engine.
+
+    Args:
+        target: a SQLite file (a ``Path``; the server's default is ``data_dir/teleconsult.sqlite3``)
+            or a ``postgresql://user@host:port/db`` URL.
+        pool_size: PostgreSQL connections this object may hold (SQLite always has one).
+
+    Opening connects and migrates (:mod:`teleconsult.storage.schema`). Methods may be
+    called from any thread.
+
+    Raises:
+        ValueError: ``target`` is a URL of an engine other than PostgreSQL.
+    """
+
+    def __init__(self, target: Path | str, pool_size: int = POOL_SIZE) -> None:
+        self.engine: Engine = open_engine(target, pool_size)
+        try:
+            self.migrate()
+        except BaseException:
+            self.engine.close()
+            raise
+
+    @property
+    def max_workers(self) -> int:
+        """How many calls may usefully run at once (the threads of an :class:`AsyncDatabase`)."""
+        return self.engine.pool_size
 
     def close(self) -> None:
-        self._conn.close()
+        self.engine.close()
 
-    def migrate(self) -> None:
-        for script in sorted(_MIGRATIONS.glob("*.sql")):
-            self._conn.executescript(script.read_text(encoding="utf-8"))
+    def migrate(self) -> list[str]:
+        """Apply missing schema versions (once, whichever node gets there first); returns them."""
+        return schema.migrate(self.engine)
 
-    def _one(self, sql: str, *args: Any) -> sqlite3.Row | None:
-        row: sqlite3.Row | None = self._conn.execute(sql, args).fetchone()
-        return row
+    def ping(self) -> bool:
+        """True when the database answers (for readiness checks); raises the driver's error otherwise."""
+        return self._one("SELECT 1 AS ok") is not None
+
+    def _one(self, sql: str, *args: Any) -> Row | None:
+        with self.engine.session() as s:
+            return s.one(sql, *args)
+
+    def _rows(self, sql: str, *args: Any) -> list[Row]:
+        with self.engine.session() as s:
+            return s.rows(sql, *args)
+
+    def _run(self, sql: str, *args: Any) -> None:
+        with self.engine.session() as s:
+            s.run(sql, *args)
 
     # -- organisations -----------------------------------------------------------------
 
@@ -131,44 +168,52 @@ class Database:
             if parent.kind != _PARENT_KIND[kind]:
                 raise ValueError(f"the parent of a {kind} must be a {_PARENT_KIND[kind]}")
             county_id = parent.county_id
-        cur = self._conn.execute("INSERT INTO orgs (name, kind, parent_id, county_id) VALUES (?, ?, ?, ?)",
-                                 (name, kind, parent_id, county_id))
-        org_id = int(cur.lastrowid or 0)
-        if county_id is None:
-            county_id = org_id
-            self._conn.execute("UPDATE orgs SET county_id = ? WHERE id = ?", (org_id, org_id))
+        with self.engine.session(transaction=True) as s:
+            row = s.one("INSERT INTO orgs (name, kind, parent_id, county_id) VALUES (?, ?, ?, ?) RETURNING id",
+                        name, kind, parent_id, county_id)
+            assert row is not None
+            org_id = int(row["id"])
+            if county_id is None:
+                county_id = org_id
+                s.run("UPDATE orgs SET county_id = ? WHERE id = ?", org_id, org_id)
         return Org(org_id, name, kind, parent_id, county_id)
+
+    @staticmethod
+    def _org(row: Row) -> Org:
+        return Org(row["id"], row["name"], row["kind"], row["parent_id"], row["county_id"])
 
     def get_org(self, org_id: int) -> Org:
         row = self._one("SELECT * FROM orgs WHERE id = ?", org_id)
         if row is None:
             raise NotFound(f"organisation {org_id}")
-        return Org(row["id"], row["name"], row["kind"], row["parent_id"], row["county_id"])
+        return self._org(row)
 
     def list_orgs(self) -> list[Org]:
-        return [Org(r["id"], r["name"], r["kind"], r["parent_id"], r["county_id"])
-                for r in self._conn.execute("SELECT * FROM orgs ORDER BY id")]
+        return [self._org(r) for r in self._rows("SELECT * FROM orgs ORDER BY id")]
 
     def org_names(self) -> dict[int, str]:
-        return {r["id"]: r["name"] for r in self._conn.execute("SELECT id, name FROM orgs")}
+        return {r["id"]: r["name"] for r in self._rows("SELECT id, name FROM orgs")}
 
     # -- users and sessions ----------------------------------------------------------
 
     def create_user(self, username: str, password_hash: str, role: str, org_id: int, display_name: str = "") -> User:
+        """Raises: Conflict: the username is taken."""
         if role not in ROLES:
             raise ValueError(f"role must be one of {', '.join(ROLES)}")
         org = self.get_org(org_id)
         if role in ("county_reader", "admin") and org.kind != "county":
             raise ValueError(f"a {role} belongs to a county organisation")
         try:
-            cur = self._conn.execute(
-                "INSERT INTO users (username, password_hash, role, org_id, display_name, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-                (username, password_hash, role, org_id, display_name, time.time()))
-        except sqlite3.IntegrityError:
+            row = self._one(
+                "INSERT INTO users (username, password_hash, role, org_id, display_name, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+                username, password_hash, role, org_id, display_name, time.time())
+        except UniqueViolation:
             raise Conflict(f"user {username!r} exists") from None
-        return User(int(cur.lastrowid or 0), username, password_hash, role, org_id, org.county_id, display_name)
+        assert row is not None
+        return User(int(row["id"]), username, password_hash, role, org_id, org.county_id, display_name)
 
-    def _user(self, row: sqlite3.Row | None) -> User | None:
+    def _user(self, row: Row | None) -> User | None:
         if row is None:
             return None
         return User(row["id"], row["username"], row["password_hash"], row["role"], row["org_id"],
@@ -179,12 +224,12 @@ class Database:
             "SELECT users.*, orgs.county_id FROM users JOIN orgs ON orgs.id = users.org_id WHERE username = ?", username))
 
     def set_password_hash(self, user_id: int, password_hash: str) -> None:
-        self._conn.execute("UPDATE users SET password_hash = ? WHERE id = ?", (password_hash, user_id))
+        self._run("UPDATE users SET password_hash = ? WHERE id = ?", password_hash, user_id)
 
     def create_session(self, token_hash: str, user_id: int, ttl_s: float) -> None:
         now = time.time()
-        self._conn.execute("INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
-                           (token_hash, user_id, now, now + ttl_s))
+        self._run("INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
+                  token_hash, user_id, now, now + ttl_s)
 
     def user_for_session(self, token_hash: str, now: float) -> User | None:
         return self._user(self._one(
@@ -192,16 +237,21 @@ class Database:
             "JOIN orgs ON orgs.id = users.org_id WHERE token_hash = ? AND expires_at > ?", token_hash, now))
 
     def delete_session(self, token_hash: str) -> None:
-        self._conn.execute("DELETE FROM sessions WHERE token_hash = ?", (token_hash,))
+        self._run("DELETE FROM sessions WHERE token_hash = ?", token_hash)
 
     # -- devices ---------------------------------------------------------------------
 
     def create_device(self, org_id: int, name: str, token_hash: str, expires_at: float | None) -> Device:
+        """Raises: Conflict: a device already has this token."""
         org = self.get_org(org_id)
-        cur = self._conn.execute(
-            "INSERT INTO devices (org_id, name, token_hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
-            (org_id, name, token_hash, time.time(), expires_at))
-        return Device(int(cur.lastrowid or 0), org_id, org.county_id, name, expires_at, False)
+        try:
+            row = self._one(
+                "INSERT INTO devices (org_id, name, token_hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?) "
+                "RETURNING id", org_id, name, token_hash, time.time(), expires_at)
+        except UniqueViolation:
+            raise Conflict("a device with this token exists") from None
+        assert row is not None
+        return Device(int(row["id"]), org_id, org.county_id, name, expires_at, False)
 
     def device_for_token(self, token_hash: str) -> Device | None:
         row = self._one("SELECT devices.*, orgs.county_id FROM devices JOIN orgs ON orgs.id = devices.org_id "
@@ -211,12 +261,12 @@ class Database:
         return Device(row["id"], row["org_id"], row["county_id"], row["name"], row["expires_at"], bool(row["revoked"]))
 
     def revoke_device(self, device_id: int) -> None:
-        self._conn.execute("UPDATE devices SET revoked = 1 WHERE id = ?", (device_id,))
+        self._run("UPDATE devices SET revoked = 1 WHERE id = ?", device_id)
 
     # -- recordings ------------------------------------------------------------------
 
     @staticmethod
-    def _recording(row: sqlite3.Row) -> Recording:
+    def _recording(row: Row) -> Recording:
         return Recording(row["id"], row["org_id"], row["county_id"], row["device_id"], row["patient_ref"],
                          row["fs_hz"], tuple(json.loads(row["leads"])), row["gain"], row["sample_type"],
                          row["block"], row["status"], bool(row["connected"]), row["node"], row["started_at"],
@@ -227,57 +277,74 @@ class Database:
         return None if row is None else self._recording(row)
 
     def create_recording(self, rec: Recording) -> None:
+        """Raises: Conflict: a recording with this id exists (perhaps just created by another node)."""
         try:
-            self._conn.execute(
+            self._run(
                 "INSERT INTO recordings (id, org_id, county_id, device_id, patient_ref, fs_hz, leads, gain, "
                 "sample_type, block, status, connected, node, started_at, n_samples) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (rec.id, rec.org_id, rec.county_id, rec.device_id, rec.patient_ref, rec.fs_hz,
-                 json.dumps(list(rec.leads)), rec.gain, rec.sample_type, rec.block, rec.status,
-                 int(rec.connected), rec.node, rec.started_at, rec.n_samples))
-        except sqlite3.IntegrityError:
+                rec.id, rec.org_id, rec.county_id, rec.device_id, rec.patient_ref, rec.fs_hz,
+                json.dumps(list(rec.leads)), rec.gain, rec.sample_type, rec.block, rec.status,
+                int(rec.connected), rec.node, rec.started_at, rec.n_samples)
+        except UniqueViolation:
             raise Conflict(f"recording {rec.id} exists") from None
 
     def set_recording_connected(self, recording_id: str, connected: bool, node: str, n_samples: int) -> None:
-        self._conn.execute("UPDATE recordings SET connected = ?, node = ?, n_samples = ? WHERE id = ?",
-                           (int(connected), node, n_samples, recording_id))
+        self._run("UPDATE recordings SET connected = ?, node = ?, n_samples = ? WHERE id = ?",
+                  int(connected), node, n_samples, recording_id)
 
     def update_sample_counts(self, counts: list[tuple[str, int]]) -> None:
-        self._conn.executemany("UPDATE recordings SET n_samples = ? WHERE id = ?", [(n, rid) for rid, n in counts])
+        """Progress of live recordings, for lists: never lowers a count, never touches an ended
+        recording (on PostgreSQL's pool of threads, a late progress update may run after
+        ``end_recording`` or ``set_recording_connected`` of the same recording)."""
+        with self.engine.session() as s:
+            s.run_many("UPDATE recordings SET n_samples = ? WHERE id = ? AND status = 'live' AND n_samples < ?",
+                       [(n, rid, n) for rid, n in counts])
 
     def end_recording(self, recording_id: str, n_samples: int) -> None:
-        self._conn.execute("UPDATE recordings SET status = 'ended', connected = 0, ended_at = ?, n_samples = ? "
-                           "WHERE id = ?", (time.time(), n_samples, recording_id))
+        self._run("UPDATE recordings SET status = 'ended', connected = 0, ended_at = ?, n_samples = ? "
+                  "WHERE id = ?", time.time(), n_samples, recording_id)
 
     def mark_node_disconnected(self, node: str) -> None:
-        self._conn.execute("UPDATE recordings SET connected = 0 WHERE node = ?", (node,))
+        self._run("UPDATE recordings SET connected = 0 WHERE node = ?", node)
 
     def recordings_for_county(self, county_id: int, limit: int = 200) -> list[Recording]:
-        return [self._recording(r) for r in self._conn.execute(
+        return [self._recording(r) for r in self._rows(
             "SELECT * FROM recordings WHERE county_id = ? ORDER BY status = 'live' DESC, started_at DESC LIMIT ?",
-            (county_id, limit))]
+            county_id, limit)]
 
     def recordings_for_org(self, org_id: int, limit: int = 200) -> list[Recording]:
-        return [self._recording(r) for r in self._conn.execute(
+        return [self._recording(r) for r in self._rows(
             "SELECT * FROM recordings WHERE org_id = ? ORDER BY status = 'live' DESC, started_at DESC LIMIT ?",
-            (org_id, limit))]
+            org_id, limit)]
 
     # -- audit -----------------------------------------------------------------------
 
     def audit(self, actor: str, action: str, obj: str, outcome: str, remote: str = "") -> None:
-        self._conn.execute("INSERT INTO audit (ts, actor, action, object, outcome, remote) VALUES (?, ?, ?, ?, ?, ?)",
-                           (time.time(), actor, action, obj, outcome, remote))
+        self._run("INSERT INTO audit (ts, actor, action, object, outcome, remote) VALUES (?, ?, ?, ?, ?, ?)",
+                  time.time(), actor, action, obj, outcome, remote)
 
     def audit_rows(self, limit: int = 1000) -> list[dict[str, Any]]:
-        return [dict(r) for r in self._conn.execute("SELECT * FROM audit ORDER BY id DESC LIMIT ?", (limit,))]
+        return [dict(r) for r in self._rows("SELECT * FROM audit ORDER BY id DESC LIMIT ?", limit)]
+
+
+def open_database(settings: Settings) -> Database:
+    """The records engine the settings name: ``database_url`` when set, else SQLite in ``data_dir``."""
+    return Database(settings.database_url or settings.db_path)
 
 
 class AsyncDatabase:
-    """Runs :class:`Database` calls on one worker thread: ``await adb.call(db.method, *args)``."""
+    """Runs :class:`Database` calls on worker threads: ``await adb.call(db.method, *args)``.
+
+    One thread on SQLite, so calls run one at a time in the order they were made; on
+    PostgreSQL one thread per pooled connection, so calls that were made without awaiting
+    each other may run in any order.
+    """
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
+        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=db.max_workers,
+                                                           thread_name_prefix=f"db-{db.engine.name}")
 
     async def call(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)

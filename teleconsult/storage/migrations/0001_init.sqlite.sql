@@ -1,3 +1,4 @@
+-- SQLite schema; 0001_init.postgres.sql is the same schema in PostgreSQL's types.
 -- Organisations form a county -> township -> village tree; county_id is denormalised
 -- so that "same county" checks are one comparison.
 CREATE TABLE IF NOT EXISTS orgs (
