@@ -20,10 +20,9 @@ async def healthz(request: web.Request) -> web.Response:
 async def _database_answers(request: web.Request) -> bool:
     db = request.app[db_key]
     try:
-        await asyncio.wait_for(db.call(db.db.get_recording, ""), timeout=2.0)
+        return bool(await asyncio.wait_for(db.call(db.db.ping), timeout=2.0))
     except Exception:
         return False
-    return True
 
 
 async def readyz(request: web.Request) -> web.Response:

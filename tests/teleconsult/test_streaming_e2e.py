@@ -101,9 +101,12 @@ async def test_kill_9_mid_stream_then_restart_resumes_bit_exact(world: World, se
     sim = DeviceSimulator(f"{server.ws_url}/ws/device", world.device_a, signal, speed=10.0,
                           recording_id="crash-mitdb-106")
     task = asyncio.create_task(sim.run())
-    await asyncio.sleep(2.5)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 30
+    while sim.client.acked_seq <= 100:  # well under way (a loaded machine starts slowly)
+        assert loop.time() < deadline, "the stream never got under way"
+        await asyncio.sleep(0.05)
     acked_before = sim.client.acked_seq
-    assert acked_before > 20, "the stream should be well under way before the crash"
     server.kill9()
     await asyncio.sleep(0.5)
     await asyncio.to_thread(server.start)
@@ -136,7 +139,9 @@ async def test_network_drops_at_random_points_lose_nothing(world: World, server:
         proxy.cut()
     stats = await asyncio.wait_for(task, timeout=60)
     await proxy.close()
-    assert stats.connections >= 5
+    # Most cuts hit a live connection (one that lands while the device is reconnecting
+    # cuts nothing).
+    assert stats.connections >= 3
     assert_stored_exactly(world, "drops-mitdb-119", signal.samples)
 
 
