@@ -155,7 +155,7 @@ class IngestService:
                 task.cancel()
         await self.commit()
         for stream in list(self.streams.values()):
-            await self._release(stream)
+            await self._release(stream, shutting_down=True)
         if self.journal is not None:
             await self.checkpoint()
             self.journal.close()
@@ -335,7 +335,8 @@ class IngestService:
         await self._audit(f"device:{stream.recording.device_id}", "stream.end", stream.recording.id, "ok", "")
 
     async def detach(self, conn: Connection) -> None:
-        """The socket closed; the stream stays open for a resume until it idles out."""
+        """The socket closed: the recording is synced and let go at once, so that the device
+        may resume it on any node (reopening costs a file scan and a re-detection: ms)."""
         stream = conn.stream
         conn.stream = None
         if stream is None or stream.connection is not conn:
@@ -349,15 +350,18 @@ class IngestService:
                              BusItem(STATUS, stream.writer.n_frames, connected=False), stream.retain_items)
             await self.db.call(self.db.db.set_recording_connected, stream.recording.id, False, self.node_id,
                                stream.writer.n_samples)
+            await self._release(stream)
 
-    async def _release(self, stream: LiveStream) -> None:
-        self.streams.pop(stream.recording.id, None)
-        lock = self._opening.get(stream.recording.id)
-        if lock is not None and not lock.locked():
-            del self._opening[stream.recording.id]
-        self._dirty.discard(stream)
-        await asyncio.to_thread(stream.writer.sync)
-        stream.writer.close()
+    async def _release(self, stream: LiveStream, shutting_down: bool = False) -> None:
+        """Sync and close a recording (under its opening lock: a resume waits for it)."""
+        rid = stream.recording.id
+        async with self._opening.setdefault(rid, asyncio.Lock()):
+            if self.streams.get(rid) is not stream or (stream.connection is not None and not shutting_down):
+                return  # resumed meanwhile, or already released
+            self.streams.pop(rid, None)
+            self._dirty.discard(stream)
+            await asyncio.to_thread(stream.writer.sync)
+            stream.writer.close()
 
     # -- group commit --------------------------------------------------------------
 
