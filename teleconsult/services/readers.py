@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from streaming.fanout import ReaderQueue
+from streaming.protocol import DEFAULT_WINDOW
 from streaming.frames import Beats, DeviceStatus, EndOfRecording, Gap, Meta, Samples, encode
 from teleconsult.bus import BEATS, END, SAMPLES, STATUS, Bus, BusItem, Subscription
 from teleconsult.services.ingest import channel_for
@@ -33,7 +34,7 @@ from teleconsult.storage.sql import AsyncDatabase, Recording
 log = logging.getLogger(__name__)
 
 DISPLAY_QUEUE_S = 10.0
-MAX_FILL_FRAMES = 512  # a bus gap longer than this is announced, not filled
+MAX_FILL_FRAMES = 256  # a bus gap longer than this is announced, not filled
 
 # (from_seq, to_seq) -> the stored frames in that range and every stored beat
 ArchiveFill = Callable[[int, int], tuple[list[BusItem], np.ndarray]]
@@ -218,11 +219,14 @@ class ReaderService:
         The archive is the truth, so the catch-up is read from it (it holds every frame
         before it is published); live items that overlap it are skipped by seq.
         """
-        # The display queue holds DISPLAY_QUEUE_S of frames: enough to ride out a burst
-        # (a node catching up), bounded for a reader that has stopped reading.
+        # The display queue holds DISPLAY_QUEUE_S of frames, and at least a device's whole
+        # send window plus a bus-gap fill: enough to ride out a burst (a device resending
+        # its backlog after a failover arrives in one go), bounded for a reader that has
+        # stopped reading.
         frames_per_s = recording.fs_hz / recording.block
+        capacity = max(DEFAULT_WINDOW + MAX_FILL_FRAMES, math.ceil(DISPLAY_QUEUE_S * frames_per_s))
         session = ReaderSession(recording, decimation_for(recording.fs_hz, max_fs_hz),
-                                queue=ReaderQueue(max_display_frames=max(16, math.ceil(DISPLAY_QUEUE_S * frames_per_s))))
+                                queue=ReaderQueue(max_display_frames=capacity))
         session.catchup.append(session.meta())
         session.fill = lambda first, last: self._read_range(recording, first, last)
         session.subscription = await self.bus.subscribe(channel_for(recording.id), session.on_item)
@@ -245,7 +249,13 @@ class ReaderService:
             backlog_s = self.backlog_s if backlog_s is None else max(0.0, min(backlog_s, 60.0))
             n_stored = await asyncio.to_thread(self.archive.count_samples, recording)
             from_sample = max(0, n_stored - int(backlog_s * recording.fs_hz))
-        await asyncio.to_thread(self._catch_up_from_archive, session, max(0, from_sample))
+        from_sample = max(0, from_sample)
+        # Everything from here on is owed to the reader: a later live frame beyond what the
+        # archive gave (it may lag, e.g. before a dead node's journal is replayed) is then
+        # seen as a gap and filled.
+        session.last_seq = from_sample // recording.block - 1
+        session.last_beat = from_sample - 1
+        await asyncio.to_thread(self._catch_up_from_archive, session, from_sample)
         if recording.status == "live":
             session.catch_up(BusItem(STATUS, session.last_seq, connected=recording.connected))
         if recording.status == "ended":

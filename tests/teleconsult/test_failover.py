@@ -53,15 +53,18 @@ async def until(condition: Callable[[], bool], timeout_s: float = 30.0) -> None:
         await asyncio.sleep(0.05)
 
 
-async def watch_reconnecting(ws_url: str, token: str, recording_id: str, block: int) -> ReaderResult:
-    """A reader that reconnects (as the web client does) and asks for what it has not got."""
+async def watch_reconnecting(ws_url: str, token: str, recording_id: str, block: int, fs_hz: float) -> ReaderResult:
+    """A reader that reconnects (as the web client does): it asks again from a second before
+    the last frame it has (a beat is confirmed a little after its samples arrive) and merges
+    frames by seq and beats by sample index."""
     result = ReaderResult()
     while not result.ended:
-        from_sample = (max(result.frames) + 1) * block if result.frames else 0
+        from_sample = max(0, (max(result.frames) + 1) * block - int(fs_hz)) if result.frames else 0
         try:
             await watch(ws_url, token, recording_id, from_sample=from_sample, result=result, timeout_s=60)
         except (OSError, websockets.WebSocketException, asyncio.TimeoutError):
             await asyncio.sleep(0.2)
+    result.beats = sorted(set(result.beats))
     return result
 
 
@@ -81,7 +84,7 @@ async def test_a_killed_node_hands_its_devices_and_readers_to_a_live_node(
     await asyncio.to_thread(wait_for_recording, node_b.url, token, rid)
     # one reader on the surviving node (live items cross Redis), one through the balancer (on A)
     on_b = asyncio.create_task(watch(node_b.ws_url, token, rid, backlog_s=0, timeout_s=90))
-    via_lb = asyncio.create_task(watch_reconnecting(lb_ws, token, rid, sim.block))
+    via_lb = asyncio.create_task(watch_reconnecting(lb_ws, token, rid, sim.block, signal.fs_hz))
     await until(lambda: sim.client.acked_seq > 100)  # well under way (a loaded machine starts slowly)
 
     # Node A's machine dies: the process is killed and the recording file loses what the
