@@ -1,0 +1,73 @@
+"""The terminal table and the JSON document of a load test (one or several runs).
+
+    print(table_header()); print(table_row(run))      # as each run finishes
+    write_json(path, document(runs, argv, …))         # everything, time series included
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+from loadtest.results import METRICS, RunResult
+
+FORMAT_VERSION = 1
+_COLUMNS = (("devices", 8), ("frames/s", 9), ("ack p50/95/99 ms", 18), ("reader p50/95/99 ms", 20),
+            ("lost", 5), ("missed", 6), ("errors", 6), ("cpu %", 6), ("rss MiB", 8))
+
+
+def _v(value: float | int | None) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float) and value.is_integer() and abs(value) >= 10:
+        return str(int(value))
+    return f"{value:g}"
+
+
+def table_header() -> str:
+    return " ".join(f"{name:>{width}}" for name, width in _COLUMNS) + "  sustained"
+
+
+def table_row(run: RunResult) -> str:
+    s = run.summary
+    cells = (
+        _v(s["devices_max"]), _v(s["frames_per_s"]),
+        "/".join(_v(s[f"ack_p{q}_ms"]) for q in (50, 95, 99)),
+        "/".join(_v(s[f"reader_p{q}_ms"]) for q in (50, 95, 99)),
+        "?" if s["lost_samples"] is None else _v(s["lost_samples"]), _v(s["reader_frames_missed"]), _v(s["errors"]),
+        _v(s["server_cpu_pct"]), _v(s["server_rss_mib_max"]),
+    )
+    row = " ".join(f"{cell:>{width}}" for cell, (_, width) in zip(cells, _COLUMNS))
+    return row + ("  yes" if run.sustained else "  NO")
+
+
+def error_lines(run: RunResult) -> list[str]:
+    return [f"  {count:>6} × {kind}" for kind, count in run.error_kinds.most_common()]
+
+
+def document(runs: list[RunResult], argv: list[str], thresholds: list[str], breaches: list[str],
+             sustained_devices: int) -> dict[str, Any]:
+    return {
+        "format": FORMAT_VERSION,
+        "command": ["loadtest", *argv],
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "thresholds": thresholds,
+        "breaches": breaches,
+        "passed": not breaches,
+        "sustained_devices": sustained_devices,
+        "metrics": METRICS,
+        "runs": [run.to_json() for run in runs],
+    }
+
+
+def write_json(path: Path, doc: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc, indent=1, ensure_ascii=False), encoding="utf-8")
+
+
+__all__ = ["table_header", "table_row", "error_lines", "document", "write_json", "FORMAT_VERSION"]
