@@ -92,6 +92,14 @@ async def _reader_socket(request: web.Request) -> web.WebSocketResponse:
     readers = request.app[readers_key]
     session = await readers.join(recording, max_fs_hz, backlog_s, None if from_sample is None else int(from_sample))
     sender = asyncio.create_task(_sender(ws, session))
+
+    def sender_done(task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            # Never leave a reader silently hanging: say so, and close so that it reconnects.
+            log.error("reader sender failed on recording %s", recording.id, exc_info=task.exception())
+            asyncio.ensure_future(ws.close(code=int(CloseCode.INTERNAL_ERROR), message=b"internal error"))
+
+    sender.add_done_callback(sender_done)
     try:
         async for msg in ws:
             if msg.type in (WSMsgType.CLOSE, WSMsgType.ERROR):
