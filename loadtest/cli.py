@@ -68,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     target = p.add_argument_group("target")
     target.add_argument("--nodes", type=int, default=1, help="server processes to start (default 1)")
     target.add_argument("--redis", help="Redis URL for the nodes' bus, or 'auto' to start a redis-server of our own")
+    target.add_argument("--database-url", default="",
+                        help="PostgreSQL URL for the nodes' records (default: SQLite in the run's data directory); "
+                             "each step seeds its own organisations and accounts into it")
     target.add_argument("--url", action="append", default=[], help="an existing server (repeat for several nodes)")
     target.add_argument("--tokens-file", help="with --url: device tokens, one per line (or the JSON lines of "
                                               "'teleconsult admin device-token')")
@@ -108,8 +111,9 @@ def _read_tokens(path: str) -> list[str]:
 
 def _check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list[Threshold]:
     if args.url:
-        if args.nodes != 1 or args.redis:
-            parser.error("--url targets running servers: --nodes and --redis are for servers loadtest starts")
+        if args.nodes != 1 or args.redis or args.database_url:
+            parser.error("--url targets running servers: --nodes, --redis and --database-url are for servers "
+                         "loadtest starts")
         if not args.tokens_file:
             parser.error("--url needs --tokens-file (device tokens) and the reader's password")
         if not args.reader_password_file and not os.environ.get(PASSWORD_ENV):
@@ -162,16 +166,19 @@ async def _run_all(args: argparse.Namespace, specs: list[RunSpec], progress: Pro
             for k, spec in enumerate(specs):
                 step_dir = Path(tmp) / f"step-{k}"
                 data_dir = step_dir / "data"
+                data_dir.mkdir(parents=True)
                 n_devices = spec.profile.max_devices
-                credentials = await asyncio.to_thread(seed, data_dir, n_devices + args.nodes)
+                credentials = await asyncio.to_thread(seed, data_dir, n_devices + args.nodes, args.database_url)
                 tokens, warm_tokens = credentials.device_tokens[:n_devices], credentials.device_tokens[n_devices:]
-                nodes = await asyncio.to_thread(start_nodes, args.nodes, data_dir, redis_url, step_dir)
+                nodes = await asyncio.to_thread(start_nodes, args.nodes, data_dir, redis_url, step_dir, 30.0,
+                                                args.database_url)
                 try:
                     warm = await asyncio.gather(*(warm_up(node.url, token, f"warm-up-{k}-{node.name}")
                                                   for node, token in zip(nodes, warm_tokens)))
                     session = await login(nodes[0].url, credentials.reader_username, credentials.reader_password)
                     others = [ProcessSeries(redis.pid, "redis", "redis")] if redis and redis.pid else []
-                    target = Target(nodes, tokens, session, "redis" if redis_url else "memory", list(warm), others)
+                    target = Target(nodes, tokens, session, "redis" if redis_url else "memory", list(warm), others,
+                                    records="postgresql" if args.database_url else "sqlite")
                     done(await run_step(spec, target, progress))
                 finally:
                     await asyncio.to_thread(stop_nodes, nodes)

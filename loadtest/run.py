@@ -59,6 +59,7 @@ class Target:
     bus: str = "memory"
     warm_up_s: list[float] = field(default_factory=list)  # first stream into each node started for this run
     other_processes: list[ProcessSeries] = field(default_factory=list)  # redis, --server-pid
+    records: str = "sqlite"  # the nodes' records engine (postgresql with --database-url)
 
 
 async def login(url: str, username: str, password: str) -> str:
@@ -254,6 +255,7 @@ async def run_step(spec: RunSpec, target: Target, progress: Progress) -> RunResu
     config = {
         "profile": spec.profile.describe(), "duration_s": spec.profile.duration_s, "devices_max": max_devices,
         "workers": n_workers, "nodes": [n.url for n in target.nodes], "bus": target.bus,
+        "records": target.records,
         "readers_per_device": spec.readers_per_device,
         "readers_on": spec.readers_on if len(target.nodes) > 1 else "same",
         "record": spec.record, "frame_s": spec.frame_s, "warmup_s": spec.warmup_s, "drain_s": spec.drain_s,

@@ -23,7 +23,7 @@ class Credentials:
     reader_password: str
 
 
-def seed(data_dir: Path, n_devices: int) -> Credentials:
+def seed(data_dir: Path, n_devices: int, database_url: str = "") -> Credentials:
     """A county, a township, a village, a county reader and ``n_devices`` device tokens."""
     import secrets
 
@@ -31,7 +31,7 @@ def seed(data_dir: Path, n_devices: int) -> Credentials:
     from teleconsult.config import Settings
     from teleconsult.storage.sql import open_database
 
-    db = open_database(Settings(data_dir=data_dir))
+    db = open_database(Settings(data_dir=data_dir, database_url=database_url))
     username = f"{READER_USERNAME}-{secrets.token_hex(3)}"
     try:
         county = db.create_org("Load County", "county")

@@ -67,7 +67,8 @@ def _wait_ready(node: Node, timeout_s: float) -> None:
     raise TargetError(f"server {node.name} not ready after {timeout_s:g} s; see {node.log_path}")
 
 
-def start_nodes(n: int, data_dir: Path, redis_url: str, log_dir: Path, timeout_s: float = 30.0) -> list[Node]:
+def start_nodes(n: int, data_dir: Path, redis_url: str, log_dir: Path, timeout_s: float = 30.0,
+                database_url: str = "") -> list[Node]:
     """Start ``n`` servers on ``data_dir`` (and ``redis_url`` if given); return once all are ready.
 
     Raises:
@@ -85,6 +86,8 @@ def start_nodes(n: int, data_dir: Path, redis_url: str, log_dir: Path, timeout_s
                 "--port", str(port), "--data-dir", str(data_dir), "--node-id", name]
         if redis_url:
             args += ["--redis", redis_url]
+        if database_url:
+            args += ["--database-url", database_url]
         with open(log_path, "wb") as log:
             started = time.monotonic()
             proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd=REPO, env=env)

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from tests import pg
 from tests.conftest import REPO, SHARED, need
 from tests.web.conftest import CHROMIUM, CHROMIUM_ARGS
 
@@ -57,13 +58,16 @@ def two_worker_run(tmp_path_factory: pytest.TempPathFactory) -> LoadRun:
 
 
 @pytest.fixture(scope="session")
-def two_node_run(tmp_path_factory: pytest.TempPathFactory) -> LoadRun:
-    """Two servers + a Redis of the run's own; a ramp that rises and falls; readers on the other node."""
+def two_node_run(tmp_path_factory: pytest.TempPathFactory, postgres_server_url: str) -> Iterator[LoadRun]:
+    """Two servers on PostgreSQL + a Redis of the run's own; a ramp that rises and falls;
+    readers on the other node."""
     need(shutil.which("redis-server") is not None, "redis-server is not installed")
-    return run_loadtest(tmp_path_factory.mktemp("load-2n"), "--nodes", "2", "--redis", "auto",
-                        "--ramp", "0:2,1.5:4,3:4,3:2,4.5:2", "--workers", "2", "--record", "synthetic",
-                        "--readers-on", "other", "--drain-s", "20", "--warmup-s", "0",
-                        "--fail-if", "lost_samples>0", "--fail-if", "devices_max<1000")
+    with pg.fresh_schema(postgres_server_url) as database_url:
+        yield run_loadtest(tmp_path_factory.mktemp("load-2n"), "--nodes", "2", "--redis", "auto",
+                           "--database-url", database_url,
+                           "--ramp", "0:2,1.5:4,3:4,3:2,4.5:2", "--workers", "2", "--record", "synthetic",
+                           "--readers-on", "other", "--drain-s", "20", "--warmup-s", "0",
+                           "--fail-if", "lost_samples>0", "--fail-if", "devices_max<1000")
 
 
 @pytest.fixture(scope="session")

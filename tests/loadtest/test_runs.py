@@ -77,6 +77,7 @@ def test_two_nodes_with_a_redis_of_its_own_and_readers_across_nodes(two_node_run
     (run,) = doc["runs"]
     config = run["config"]
     assert len(config["nodes"]) == 2 and config["bus"] == "redis" and config["readers_on"] == "other"
+    assert config["records"] == "postgresql"
     check_consistent(run, frame_samples=20)
     devices = run["devices"]
     # the ramp: slots 0-1 from the start, 2-3 join on the way up and leave at 3 s
