@@ -70,9 +70,11 @@ def two_node_run(tmp_path_factory: pytest.TempPathFactory, postgres_server_url: 
                            "--fail-if", "lost_samples>0", "--fail-if", "devices_max<1000")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """The system Chromium (never a downloaded one), headless."""
+    """The system Chromium (never a downloaded one), headless. Module-scoped: Playwright's
+    sync API runs an event loop of its own, which must be gone before the asyncio tests of
+    other modules run."""
     need(CHROMIUM.exists(), f"{CHROMIUM} is missing (apt-get install chromium)")
     try:
         from playwright.sync_api import sync_playwright

@@ -19,7 +19,7 @@ from tests.loadtest.conftest import run_loadtest
     (["--steps", "10,20", "--ramp", "0:0,10:10"], "not both"),
     (["--ramp", "0:0,10"], "bad ramp point"),
     (["--url", "http://127.0.0.1:9"], "needs --tokens-file"),
-    (["--url", "http://127.0.0.1:9", "--nodes", "2"], "--nodes and --redis are for servers loadtest starts"),
+    (["--url", "http://127.0.0.1:9", "--nodes", "2"], "--nodes, --redis and --database-url are for servers"),
     (["--server-pid", "1"], "--server-pid is for --url"),
     (["--workers", "0"], "at least 1"),
     (["--duration-s", "2"], "--warmup-s must be"),
