@@ -166,8 +166,8 @@ async def test_nginx_routes_a_stream_and_its_readers_to_one_node(world: World, r
         lb = f"ws://127.0.0.1:{port}"
         token = await asyncio.to_thread(login, f"http://127.0.0.1:{port}", "reader_a", world.password)
         signal = load_wfdb(str(mitdb / "112"), seconds=30)
-        sims = [DeviceSimulator(f"{lb}/ws/device", world.device_a, signal, speed=5.0, recording_id=f"nginx-lb-{k:04d}")
-                for k in range(6)]
+        sims = [DeviceSimulator(f"{lb}/ws/device", world.device_a, signal, speed=3.0, recording_id=f"nginx-lb-{k:04d}")
+                for k in range(12)]
         devices = [asyncio.create_task(sim.run()) for sim in sims]
         await asyncio.sleep(1.0)
         for device in devices:
@@ -180,11 +180,11 @@ async def test_nginx_routes_a_stream_and_its_readers_to_one_node(world: World, r
         during = [scrape(node) for node in nodes]
         results = await asyncio.gather(*readers)
         await asyncio.gather(*devices)
-        assert all(r.ended and len(r.frames) > 100 for r in results)
+        assert all(r.ended and len(r.frames) > 50 for r in results), [(r.ended, len(r.frames)) for r in results]
         # Both nodes got streams (the hash spreads them) and every reader sat beside its
         # stream: no node has more readers than streams.
         live = [m["teleconsult_streams_live"] for m in during]
-        assert sum(live) == 6 and min(live) >= 1, live
+        assert sum(live) == 12 and min(live) >= 1, live
         assert [m["teleconsult_readers_connected"] for m in during] == live
         # the metrics endpoint is not reachable through the front, even with the token
         assert await asyncio.to_thread(status_of, f"http://127.0.0.1:{port}/metrics") == 404
