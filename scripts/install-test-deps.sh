@@ -12,6 +12,8 @@ command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
   || need_apt+=(postgresql)
 # nginx: the deploy tests run the shipped proxy config for real in front of two nodes.
 [ -x /usr/sbin/nginx ] || need_apt+=(nginx-light)
+# poppler-utils: the report PDF tests render pages with pdftoppm.
+command -v pdftoppm >/dev/null 2>&1 || need_apt+=(poppler-utils)
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)
 fc-list 2>/dev/null | grep -qi "wqy\|noto sans cjk" || need_apt+=(fonts-wqy-microhei)
 command -v node >/dev/null 2>&1 || need_apt+=(nodejs)
