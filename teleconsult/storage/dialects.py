@@ -20,6 +20,7 @@ import functools
 import select
 import sqlite3
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -229,7 +230,17 @@ class SqliteEngine(Engine):
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(str(self.path), timeout=10.0, isolation_level=None, check_same_thread=False)
         conn.row_factory = _dict_row
-        conn.execute("PRAGMA journal_mode=WAL")
+        # Switching a new database to WAL needs it to itself, and SQLite answers "locked" at
+        # once (without its busy handler) while another process does the same: retry.
+        deadline = time.monotonic() + 10.0
+        while True:
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                break
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute("PRAGMA busy_timeout=10000")
