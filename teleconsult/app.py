@@ -14,12 +14,15 @@ from teleconsult.config import Settings
 from teleconsult.http.metrics import setup_metrics
 from teleconsult.http.middlewares import auth_middleware, error_middleware
 from teleconsult.http.routes import add_routes
-from teleconsult.keys import (NodeState, archive_key, bus_key, db_key, device_sockets_key, ingest_key, readers_key,
-                              settings_key, sockets_key, state_key)
+from teleconsult.keys import (NodeState, archive_key, bus_key, db_key, device_sockets_key, ingest_key, notices_key,
+                              readers_key, settings_key, sockets_key, state_key, studies_key)
 from teleconsult.services.ingest import IngestService
+from teleconsult.services.notices import Notices
 from teleconsult.services.readers import ReaderService
+from teleconsult.services.studies import StudyService
 from teleconsult.storage.archive_files import FileArchive
 from teleconsult.storage.sql import AsyncDatabase, open_database
+from teleconsult.storage.studies import StudyStore
 
 
 def make_bus(settings: Settings) -> Bus:
@@ -57,7 +60,16 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
     await ingest.start()
     app[ingest_key] = ingest
     app[readers_key] = ReaderService(app[db_key], app[bus_key], app[archive_key], backlog_s=settings.backlog_s)
+    notices = Notices(app[bus_key])
+    app[notices_key] = notices
+    studies = StudyService(app[db_key], StudyStore(app[db_key].db.engine), app[archive_key], notices,
+                           claim_ttl_s=settings.claim_ttl_s, escalate_after_s=settings.escalate_after_s,
+                           escalation_check_s=settings.escalation_check_s, target_s=settings.tat_target_s,
+                           timezone=settings.report_timezone)
+    await studies.start()
+    app[studies_key] = studies
     yield
+    await studies.close()
     await ingest.close()
 
 

@@ -12,6 +12,7 @@ import secrets
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from teleconsult.reading.model import Study
 from teleconsult.storage.sql import Device, Recording, User
 
 _hasher = PasswordHasher()
@@ -77,3 +78,38 @@ def may_view(user: User, recording: Recording) -> bool:
 
 def may_export(user: User, recording: Recording) -> bool:
     return user.role in ("county_reader", "admin") and may_view(user, recording)
+
+
+# -- reading and reporting (docs/reporting.md) -------------------------------------------------
+
+
+def may_see_study(user: User, study: Study) -> bool:
+    """County readers and admins: their county's studies; village doctors: their own organisation's."""
+    if user.role in ("county_reader", "admin"):
+        return study.county_id == user.county_id
+    return study.org_id == user.org_id
+
+
+def may_read_study(user: User, study: Study) -> bool:
+    """Claim, annotate, write, sign and amend: county readers of the study's county only."""
+    return user.role == "county_reader" and study.county_id == user.county_id
+
+
+def may_manage_claims(user: User, study: Study) -> bool:
+    """Release anyone's lock or reassign a study: admins of the study's county."""
+    return user.role == "admin" and study.county_id == user.county_id
+
+
+def may_request_reading(user: User, org_id: int) -> bool:
+    """Submit an ECG for reading, set its priority: village doctors of the organisation that recorded it."""
+    return user.role == "village_doctor" and user.org_id == org_id
+
+
+def may_acknowledge(user: User, study: Study) -> bool:
+    """Confirm receipt of and acknowledge a report: village doctors of the study's organisation."""
+    return user.role == "village_doctor" and study.org_id == user.org_id
+
+
+def may_see_drafts(user: User, study: Study) -> bool:
+    """Unsigned report versions stay inside the county's reading room."""
+    return user.role in ("county_reader", "admin") and study.county_id == user.county_id

@@ -37,6 +37,14 @@ class Settings:
     # On SIGTERM, /readyz answers 503 for this long before draining, so that a load
     # balancer stops sending new connections first.
     drain_delay_s: float = 0.0
+    # Reading and reporting (docs/reporting.md): how long a reader's lock on a study lasts
+    # without activity, when an unacknowledged critical report escalates (and how often
+    # that is checked), the turnaround target and the time zone of the TAT figures' days.
+    claim_ttl_s: float = 300.0
+    escalate_after_s: float = 600.0
+    escalation_check_s: float = 5.0
+    tat_target_s: float = 180.0
+    report_timezone: str = "Asia/Shanghai"
     demo: bool = False
     demo_record: str = ""
     demo_speed: float = 1.0

@@ -10,7 +10,9 @@ from aiohttp import web
 from teleconsult.bus import Bus
 from teleconsult.config import Settings
 from teleconsult.services.ingest import IngestService
+from teleconsult.services.notices import Notices
 from teleconsult.services.readers import ReaderService
+from teleconsult.services.studies import StudyService
 from teleconsult.storage.archive_files import FileArchive
 from teleconsult.storage.sql import AsyncDatabase
 
@@ -30,5 +32,7 @@ archive_key = web.AppKey("archive", FileArchive)
 bus_key = web.AppKey("bus", Bus)
 ingest_key = web.AppKey("ingest", IngestService)
 readers_key = web.AppKey("readers", ReaderService)
+notices_key = web.AppKey("notices", Notices)
+studies_key = web.AppKey("studies", StudyService)
 sockets_key = web.AppKey("sockets", weakref.WeakSet[web.WebSocketResponse])
 device_sockets_key = web.AppKey("device_sockets", weakref.WeakSet[web.WebSocketResponse])

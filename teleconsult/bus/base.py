@@ -16,6 +16,7 @@ SAMPLES = "samples"
 BEATS = "beats"
 STATUS = "status"
 END = "end"
+NOTICE = "notice"  # a JSON notice for users' browsers (reports, worklist changes, escalations) in ``data``
 
 
 @dataclass(slots=True)
