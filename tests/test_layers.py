@@ -25,7 +25,7 @@ FORBIDDEN_STDLIB = {
     "streaming": {"asyncio", "socket", "sqlite3", "subprocess"},
 }
 # Command-line tools inside dsp/ that read WFDB files or run comparisons; not the pure core.
-TOOLS = {"dsp/evaluate.py", "dsp/bench_live.py"}
+TOOLS = {"dsp/evaluate.py", "dsp/bench_live.py", "dsp/evaluate_measurements.py"}  # commands: they read files
 
 
 def imports_of(path: Path) -> set[str]:
