@@ -6,6 +6,20 @@ import asyncio
 import contextlib
 
 
+async def splice(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                 up_reader: asyncio.StreamReader, up_writer: asyncio.StreamWriter) -> None:
+    """Copy bytes both ways until either side closes, then abort both."""
+
+    async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(Exception):
+            while data := await src.read(65536):
+                dst.write(data)
+                await dst.drain()
+        dst.transport.abort()
+
+    await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+
 class FlakyProxy:
     def __init__(self, target_port: int) -> None:
         self.target_port = target_port
@@ -25,15 +39,7 @@ class FlakyProxy:
             writer.transport.abort()
             return
         self._writers |= {writer, up_writer}
-
-        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
-            with contextlib.suppress(Exception):
-                while data := await src.read(65536):
-                    dst.write(data)
-                    await dst.drain()
-            dst.transport.abort()
-
-        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+        await splice(reader, writer, up_reader, up_writer)
         self._writers -= {writer, up_writer}
 
     def cut(self) -> None:
@@ -79,15 +85,7 @@ class FailoverBalancer:
         else:
             writer.transport.abort()
             return
-
-        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
-            with contextlib.suppress(Exception):
-                while data := await src.read(65536):
-                    dst.write(data)
-                    await dst.drain()
-            dst.transport.abort()
-
-        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+        await splice(reader, writer, up_reader, up_writer)
 
     async def close(self) -> None:
         if self._server is not None:

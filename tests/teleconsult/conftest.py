@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +54,23 @@ def seed_db(db: Database) -> Seed:
     db.revoke_device(device.id)
     tokens["revoked"] = revoked
     return Seed(county_a.id, village_a.id, county_b.id, village_b.id, tokens)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def target(request: pytest.FixtureRequest, tmp_path: Path) -> Path | str:
+    """Where a fresh, empty database lives: a SQLite file, or a PostgreSQL URL (own schema)."""
+    if request.param == "sqlite":
+        return tmp_path / "teleconsult.sqlite3"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+@pytest.fixture
+def db(target: Path | str) -> Iterator[Database]:
+    """A fresh database on each engine."""
+    database = Database(target)
+    yield database
+    database.close()
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
@@ -27,25 +26,6 @@ from teleconsult.storage.dialects import (DatabaseUnavailable, PostgresEngine, S
                                           qmark_to_format, redact_url)
 from teleconsult.storage.sql import AsyncDatabase, Conflict, Database, NotFound, Recording, open_database
 from tests.conftest import REPO, free_port
-
-ENGINES = ["sqlite", "postgresql"]
-
-
-@pytest.fixture(params=ENGINES)
-def target(request: pytest.FixtureRequest, tmp_path: Path) -> Path | str:
-    """Where a fresh, empty database lives: a SQLite file, or a PostgreSQL URL (own schema)."""
-    if request.param == "sqlite":
-        return tmp_path / "teleconsult.sqlite3"
-    url: str = request.getfixturevalue("postgres_url")
-    return url
-
-
-@pytest.fixture
-def db(target: Path | str) -> Iterator[Database]:
-    database = Database(target)
-    yield database
-    database.close()
-
 
 def tree(db: Database) -> dict[str, Any]:
     county = db.create_org("County A", "county")

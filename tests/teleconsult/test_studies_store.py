@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,21 +15,6 @@ from teleconsult.reading.model import AnnotationEntry
 from teleconsult.storage.sql import Conflict, Database
 from teleconsult.storage.studies import LockLost, StudyStore
 from tests.teleconsult.test_sql import recording
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def target(request: pytest.FixtureRequest, tmp_path: Path) -> Path | str:
-    if request.param == "sqlite":
-        return tmp_path / "teleconsult.sqlite3"
-    url: str = request.getfixturevalue("postgres_url")
-    return url
-
-
-@pytest.fixture
-def db(target: Path | str) -> Iterator[Database]:
-    database = Database(target)
-    yield database
-    database.close()
 
 
 def world(db: Database) -> dict[str, Any]:
