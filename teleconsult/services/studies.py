@@ -46,13 +46,30 @@ def actor(user: User) -> str:
     return f"user:{user.id}"
 
 
-def auto_measurements(beats: np.ndarray, fs_hz: float) -> dict[str, float]:
-    """What pre-fills a report from the detector's beats (heart rate; interval measurements
-    come from ``dsp.measurements`` once it lands)."""
-    if len(beats) < 3:
-        return {}
-    rr_s = np.diff(np.asarray(beats, dtype=np.int64)) / fs_hz
-    return {"heart_rate_bpm": round(60.0 / float(np.median(rr_s)), 1), "rr_max_s": round(float(rr_s.max()), 3)}
+MEASURE_WINDOW_S = 10.0  # a resting ECG's strip: the intervals are measured on the last 10 s
+MEASURED = ("heart_rate_bpm", "pr_ms", "qrs_ms", "qt_ms", "qtc_bazett_ms", "qtc_fridericia_ms", "axis_deg",
+            "rr_sd_ms")
+
+
+def auto_measurements(beats: np.ndarray, fs_hz: float, signal_mv: np.ndarray | None = None,
+                      leads: tuple[str, ...] = ()) -> dict[str, float]:
+    """What pre-fills a report: the longest RR from the live detector's beats, and heart rate,
+    PR, QRS, QT, QTc and axis from ``dsp.measurements`` on the last 10 s of the signal
+    (blocking: call it on a worker thread)."""
+    out: dict[str, float] = {}
+    if len(beats) >= 3:
+        rr_s = np.diff(np.asarray(beats, dtype=np.int64)) / fs_hz
+        out = {"heart_rate_bpm": round(60.0 / float(np.median(rr_s)), 1), "rr_max_s": round(float(rr_s.max()), 3)}
+    if signal_mv is not None and len(signal_mv) >= int(2.5 * fs_hz):
+        from dsp.measurements import measure
+
+        strip = signal_mv[-int(MEASURE_WINDOW_S * fs_hz):]
+        measured = measure(strip, fs_hz, leads)
+        for key in MEASURED:
+            value = getattr(measured, key)
+            if value is not None and np.isfinite(value):
+                out[key] = round(float(value), 1)
+    return out
 
 
 def _measurements(raw: object) -> dict[str, float]:
@@ -228,13 +245,22 @@ class StudyService:
     async def detail(self, user: User, study_id: int, remote: str) -> dict[str, Any]:
         study = await self._study(user, study_id, "study.view", remote)
         recording = await self._recording(study)
-        beats = await asyncio.to_thread(self.archive.read_beats, recording.id)
+        measurements = await asyncio.to_thread(self._measure, recording)
         versions = await self._versions_for(user, study)
         await self._audit(user, "study.view", f"study:{study.id}", "ok", remote)
         return {"study": study.public(self.clock(), self.target_s), "recording": recording.summary(),
-                "auto_measurements": auto_measurements(beats, recording.fs_hz),
+                "auto_measurements": measurements,
                 "report": versions[-1].public() if versions else None,
                 "versions": [v.public() for v in versions]}
+
+    def _measure(self, recording: Recording) -> dict[str, float]:
+        beats = self.archive.read_beats(recording.id)
+        samples = self.archive.read_samples(recording.id, len(recording.leads), recording.sample_type)
+        signal_mv = samples[-int(MEASURE_WINDOW_S * recording.fs_hz):].astype(np.float64) / recording.gain
+        try:
+            return auto_measurements(beats, recording.fs_hz, signal_mv, recording.leads)
+        except ValueError:  # a signal the measurements cannot take (e.g. too short): beats only
+            return auto_measurements(beats, recording.fs_hz)
 
     async def _versions_for(self, user: User, study: Study) -> list[ReportVersion]:
         versions = await self.db.call(self.store.versions, study.id)

@@ -324,3 +324,33 @@ async def test_uploads_are_checked_on_arrival(client: TestClient) -> None:
     form.add_field("file", b"not an ecg", filename="x.hea")
     response = await client.post("/api/studies/upload", data=form, headers={"Authorization": f"Bearer {doctor}"})
     assert response.status == 400
+
+
+async def test_a_real_12_lead_upload_is_measured_to_prefill_the_report(client: TestClient) -> None:
+    import wfdb
+
+    from dsp.measurements import measure
+    from tests.conftest import SHARED
+
+    record = wfdb.rdrecord(str(SHARED / "data" / "cpsc2018" / "challenge2020_wfdb" / "A0005"), sampto=5000,
+                           physical=False)
+    files: dict[str, bytes] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        wfdb.wrsamp("a0005", fs=record.fs, units=record.units, sig_name=record.sig_name, d_signal=record.d_signal,
+                    fmt=record.fmt, adc_gain=record.adc_gain, baseline=record.baseline, write_dir=tmp)
+        files = {name: (Path(tmp) / name).read_bytes() for name in ("a0005.hea", "a0005.dat")}
+    doctor, reader = await login(client, "doctor_a"), await login(client, "reader_a")
+    form = aiohttp.FormData()
+    form.add_field("priority", "routine")
+    for name, data in files.items():
+        form.add_field("file", data, filename=name, content_type="application/octet-stream")
+    response = await client.post("/api/studies/upload", data=form, headers={"Authorization": f"Bearer {doctor}"})
+    assert response.status == 201, await response.text()
+    sid = (await response.json())["study"]["id"]
+    shown = (await api(client, "GET", f"/api/studies/{sid}", reader))["auto_measurements"]
+    # what the reader sees is dsp.measurements on the stored signal, rounded
+    expected = measure(record.d_signal / np.asarray(record.adc_gain), record.fs, tuple(record.sig_name))
+    for key in ("heart_rate_bpm", "pr_ms", "qrs_ms", "qt_ms", "qtc_bazett_ms", "axis_deg"):
+        value = getattr(expected, key)
+        assert value is not None and shown[key] == pytest.approx(value, abs=0.06), key
+    assert 40 < shown["heart_rate_bpm"] < 150 and 60 <= shown["qrs_ms"] <= 160 and 300 <= shown["qt_ms"] <= 500
