@@ -410,23 +410,20 @@ class _Renderer:
              align: str = "left", halo: bool = False) -> float:
         """Draw one line; returns the x where it ends (mm).
 
-        ``bold`` thickens the outline; ``halo`` first strokes the glyphs wide in white, so a
-        lead label stays legible where a trace runs through it.
+        ``bold`` thickens the outline; ``halo`` first clears a white box behind the text, so
+        a lead label stays legible where a trace runs through it (the text itself is drawn
+        once, so that it reads back once when extracted or searched).
         """
         c = self.canvas
         width = self.width_mm(text, size)
         if align == "right":
             x_mm -= width
         if halo:
+            height_mm = size * 25.4 / 72.0
             c.saveState()
-            c.setStrokeColorRGB(1, 1, 1)
-            c.setLineWidth(2.0)
-            c.setLineJoin(1)
-            t = c.beginText(x_mm * MM, y_mm * MM)
-            t.setFont(self.font, size)
-            t.setTextRenderMode(1)
-            t.textOut(text)
-            c.drawText(t)
+            c.setFillColorRGB(1, 1, 1)
+            c.rect((x_mm - 0.4) * MM, (y_mm - 0.25 * height_mm) * MM, (width + 0.8) * MM, 1.1 * height_mm * MM,
+                   stroke=0, fill=1)
             c.restoreState()
         c.saveState()  # colour and render mode outlive BT/ET in PDF: keep them local
         c.setFillColorRGB(*rgb)
