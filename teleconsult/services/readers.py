@@ -67,6 +67,9 @@ class ReaderSession:
     catchup: list[bytes] = field(default_factory=list)
     subscription: Subscription | None = None
     fill: ArchiveFill | None = None
+    # True once the reader is owed every frame after ``last_seq`` (set by join): a first live
+    # frame beyond it is then a gap even when nothing was sent yet (last_seq == -1).
+    anchored: bool = False
     filled_frames: int = 0
 
     @property
@@ -90,7 +93,7 @@ class ReaderSession:
     def _render_all(self, item: BusItem) -> list[tuple[bool, int, bytes]]:
         """What to send for ``item``: first whatever the bus lost before it, then the item."""
         out: list[tuple[bool, int, bytes]] = []
-        if item.kind == SAMPLES and self.last_seq >= 0 and item.seq > self.last_seq + 1:
+        if item.kind == SAMPLES and (self.last_seq >= 0 or self.anchored) and item.seq > self.last_seq + 1:
             out.extend(self._fill_gap(self.last_seq + 1, item.seq - 1))
         rendered = self._render(item)
         if rendered is not None:
@@ -255,6 +258,7 @@ class ReaderService:
         # seen as a gap and filled.
         session.last_seq = from_sample // recording.block - 1
         session.last_beat = from_sample - 1
+        session.anchored = True
         await asyncio.to_thread(self._catch_up_from_archive, session, from_sample)
         if recording.status == "live":
             session.catch_up(BusItem(STATUS, session.last_seq, connected=recording.connected))

@@ -113,3 +113,13 @@ def test_a_fill_never_overflows_the_readers_own_queue() -> None:
     frames = sent(session)
     assert session.queue.dropped_total == 0
     assert frames[1]["t"] == "gap" and (frames[1]["from_seq"], frames[1]["to_seq"]) == (1, 119)
+
+
+def test_a_reader_owed_everything_from_the_start_gets_frames_the_archive_lacked_at_join() -> None:
+    # joined from sample 0 while the archive was empty (a dead node's frames not replayed
+    # yet); the first live frame is 40: frames 0..39 are owed and read back
+    archive = Archive(stored=41, beats=[])
+    session = live_session(archive)
+    session.anchored = True
+    session.on_item(frame(40))
+    assert [f["seq"] for f in sent(session)] == list(range(41))
