@@ -4,7 +4,7 @@
 /** The server answered 401: no valid session. */
 export class Unauthorized extends Error {}
 
-/** JSON request; throws Unauthorized on 401 and an Error with .status otherwise. */
+/** JSON request; throws Unauthorized on 401 and an ApiError (.status, .reason) otherwise. */
 export async function api(path, { method = "GET", body } = {}) {
   const res = await fetch(path, {
     method,
@@ -12,10 +12,37 @@ export async function api(path, { method = "GET", body } = {}) {
     headers: body ? { "Content-Type": "application/json" } : {},
     body: body ? JSON.stringify(body) : undefined,
   });
+  return answer(res);
+}
+
+/** A problem answer: .status and the server's reason (docs/reporting.md: {"error", "status"}). */
+export class ApiError extends Error {
+  constructor(status, reason) {
+    super(reason ? `HTTP ${status}: ${reason}` : `HTTP ${status}`);
+    this.status = status;
+    this.reason = reason || "";
+  }
+}
+
+async function answer(res) {
   if (res.status === 401) throw new Unauthorized();
-  if (!res.ok) throw Object.assign(new Error(`HTTP ${res.status}`), { status: res.status });
   const type = res.headers.get("Content-Type") || "";
+  if (!res.ok) {
+    let reason = "";
+    try {
+      if (type.includes("json")) reason = String((await res.json()).error ?? "");
+    } catch {
+      // no readable body
+    }
+    throw new ApiError(res.status, reason);
+  }
   return type.includes("json") ? res.json() : null;
+}
+
+/** multipart/form-data POST (file uploads); answers like api(). */
+export async function apiForm(path, formData) {
+  const res = await fetch(path, { method: "POST", credentials: "same-origin", body: formData });
+  return answer(res);
 }
 
 /** POST /api/login; resolves to the HTTP status (200 on success, 401 wrong password). */

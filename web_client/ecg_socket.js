@@ -87,9 +87,13 @@ export class EcgSocket {
     if (this.stopped) return;
     this.lastError = null;
     this.onState({ state: "connecting", attempt: this.attempt });
+    // fromSample (a number, or a function giving the next sample wanted, for
+    // rejoining where a whole-recording reader left off) replaces the backlog.
+    const from = typeof this.opts.fromSample === "function" ? this.opts.fromSample() : this.opts.fromSample;
     const url = readerUrl(this.recording, {
       maxFsHz: this.opts.maxFsHz,
-      backlogS: this.opts.backlogS,
+      backlogS: from == null ? this.opts.backlogS : null,
+      fromSample: from,
     });
     const ws = new WebSocket(url);
     ws.binaryType = "arraybuffer";
