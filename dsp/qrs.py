@@ -24,12 +24,25 @@ Pipeline (per lead, then fused per stream):
    counterpart of Pan-Tompkins' moving-window integrator; its square root is
    the RMS envelope on which all levels and thresholds work (amplitude units,
    so thresholds are scale-free ratios).
-4. Candidates: local maxima of the envelope over ``[-lookback_s,
-   +lookahead_s]``. A candidate at least ``large_ratio`` x the signal level,
-   or at least ``on_time_ratio`` x it and arriving where the next beat is due
-   (``on_time_rr`` x median RR), is decided after ``lookahead_s``; any other
-   waits ``lookahead_small_s`` so that a following larger QRS can claim it
-   (this is what suppresses P waves).
+4. Candidates and their deadline: every envelope peak gets a decision
+   horizon, ``decision_deadline_s`` (0.26 s) after the earlier of its QRS
+   onset (first |band-passed| sample >= ``onset_ratio`` x its maximum) and
+   one narrow-QRS envelope lag before the peak, kept within
+   [``lookahead_min_s``, ``lookahead_small_s``] after the peak. A candidate
+   is a local maximum of the envelope over ``[-lookback_s, +min(horizon,
+   lookahead_s)]``. One at least ``large_ratio`` x the signal level, or at
+   least ``on_time_ratio`` x it and arriving where the next beat is due
+   (``on_time_rr`` x median RR), is decided then; any other waits to its
+   horizon and is dropped if a larger peak follows in the envelope, or (one
+   lead, or where P waves have been seen) if the |band-passed| signal after
+   ``dominate_gap_s`` exceeds ``dominate_bp_ratio`` x its own maximum (a QRS
+   shows there before it tops the slow envelope), or if it sits where this
+   stream's P waves sit: the stream learns, from the smaller candidate that
+   precedes its beats by a steady gap (``p_wave_gap_s``, ``p_wave_jitter_s``),
+   the P-R gap and P size, and a small candidate one P-R gap before the next
+   beat is due (``p_wave_tol_rr``), no larger than ``p_wave_amp_ratio`` x that
+   size, is its P wave. So no beat waits for a search-back: each is decided
+   at most ``decision_deadline_s`` after its R.
 5. Decision with adaptive signal/noise levels (Pan & Tompkins 1985;
    Hamilton & Tompkins 1986): threshold = noise + ``threshold_ratio`` x
    (signal - noise); signal level = median of the last 8 beat amplitudes;
@@ -43,16 +56,20 @@ Pipeline (per lead, then fused per stream):
    keep their rhythm. T-wave test: within ``t_wave_window_s`` of a beat a
    candidate smaller than ``t_wave_exempt_ratio`` x signal needs
    ``t_wave_slope_ratio`` x the previous beat's maximum slope.
-   The first ``init_s`` (2 s) are a learning period: those candidates are
-   decided against the largest envelope peak in it, once it has been seen.
+   The first ``init_s`` (2 s) are a learning period, decided causally with
+   the same deadline: a candidate there is a beat if it reaches
+   ``init_threshold_ratio`` x the largest envelope seen up to its decision,
+   its energy is ``init_snr`` x the mean so far, and it does not start with
+   the signal (a partial complex).
 6. The reported R index is the maximum of the fused absolute band-passed
-   signal in the 0.2 s before the candidate, corrected by the filter lag.
+   signal in the 0.18 s before the candidate (at most ``decision_deadline_s``
+   before its decision), corrected by the filter lag.
 
-Latency: a beat is returned by the push that delivers its envelope peak +
-``lookahead_s`` (0.1 s) (large or on-time beats) or + ``lookahead_small_s``
-(0.2 s); the envelope peak is 80-110 ms after R. Measured figures (median,
-p99, share within 300 ms) are in docs/dsp.md; the hard bound is
-:attr:`QRSDetectorBank.latency_samples` (after the learning period).
+Latency: a beat is decided at most ``decision_deadline_s`` (0.26 s) after
+its reported R index, from the first beat on
+(:attr:`QRSDetectorBank.latency_samples`); with 40 ms frames it is returned
+at most 0.3 s after it. Measured figures against the reference R (median,
+p99, max, share within 300 ms) are in docs/dsp.md.
 
 References:
     Pan J, Tompkins WJ. A real-time QRS detection algorithm. IEEE Trans Biomed
@@ -131,9 +148,33 @@ class DetectorConfig:
             seconds before it ...
         lookahead_s: ... and this many seconds after it (decision delay of a
             large candidate after its envelope peak).
-        lookahead_small_s: Decision delay of a candidate smaller than
-            ``large_ratio`` x the signal level; it must stay the maximum over
-            this look-ahead too.
+        lookahead_small_s: Longest decision delay of a candidate smaller than
+            ``large_ratio`` x the signal level (it waits to its horizon, see
+            ``decision_deadline_s``, and must stay the maximum up to it).
+        lookahead_min_s: Shortest look-ahead after an envelope peak; a wide
+            complex whose onset lies far before its envelope peak is decided
+            this soon, so that its deadline holds.
+        decision_deadline_s: Every candidate is decided at most this long
+            after its onset estimate: the earlier of the first |band-passed|
+            sample at ``onset_ratio`` x its maximum and one narrow-QRS
+            envelope lag before its envelope peak. Beats are thus reported at
+            most this long (plus one pushed chunk) after their R.
+        onset_ratio: See ``decision_deadline_s``.
+        dominate_bp_ratio: A small candidate is dropped (its P wave) if the
+            |band-passed| signal from ``dominate_gap_s`` after it to its
+            horizon exceeds this fraction of its own maximum ...
+        dominate_gap_s: ... (one lead; with several leads only where the P
+            wave evidence exceeds ``dominate_bp_multilead_evidence``).
+        dominate_bp_multilead_evidence: See ``dominate_gap_s``.
+        p_wave_gap_s: A candidate this long before a larger beat is taken as
+            that beat's P wave; when such gaps repeat (within
+            ``p_wave_jitter_s`` of their running mean) for most beats, the
+            stream has visible P waves ...
+        p_wave_jitter_s: See ``p_wave_gap_s``.
+        p_wave_tol_rr: ... and a small candidate one P-R gap before the next
+            beat is due (within this fraction of the median RR) ...
+        p_wave_amp_ratio: ... and at most this many times the running P size
+            is dropped as a P wave, without waiting for its QRS.
         large_ratio: See ``lookahead_small_s``.
         on_time_ratio: A candidate of at least this fraction of the signal
             level that comes ``on_time_rr`` median RR intervals after the last
@@ -172,23 +213,27 @@ class DetectorConfig:
             than ``spike_ratio`` x the running mean absolute slope.
         spike_ratio: See ``despike``.
         spike_hold_s: See ``despike``.
-        init_s: Start-up (learning) period in s: candidates in it are decided
-            once it has been seen, against the largest envelope peak in it
-            (so beats in the first ``init_s`` are reported up to ``init_s`` +
-            ``lookahead_small_s`` late).
+        init_s: Start-up (learning) period in s, decided causally with the
+            same deadline: a candidate in it is a beat if it reaches
+            ``init_threshold_ratio`` x the largest envelope so far and its
+            energy ``init_snr`` x the mean energy so far.
+        init_threshold_ratio: See ``init_s``.
+        init_snr: See ``init_s`` (one lead only: with several, the lead
+            normalisation is still settling in the first seconds).
     """
 
     fs_hz: float
     band_low_hz: float = 8.0
     band_high_hz: float = 20.0
     integration_hz: float = 5.0
-    lookback_s: float = 0.25
+    lookback_s: float = 0.2
     lookahead_s: float = 0.1
     lookahead_small_s: float = 0.2
+    lookahead_min_s: float = 0.03
     large_ratio: float = 1.0
     on_time_ratio: float = 0.6
     on_time_rr: tuple[float, float] = (0.9, 1.3)
-    refractory_s: float = 0.2
+    refractory_s: float = 0.18
     t_wave_window_s: float = 0.36
     t_wave_slope_ratio: float = 0.5
     t_wave_exempt_ratio: float = 0.4
@@ -197,11 +242,22 @@ class DetectorConfig:
     relief_ratio: float = 0.5
     premature_rr_ratio: float = 0.8
     premature_noise_ratio: float = 5.0
-    premature_cap_ratio: float = 0.7
+    premature_cap_ratio: float = 0.68
     noise_alpha: float = 0.125
     noise_decay: float = 0.95
     lead_norm_tau_s: float = 4.0
     init_s: float = 2.0
+    init_threshold_ratio: float = 0.35
+    init_snr: float = 4.0
+    decision_deadline_s: float = 0.26
+    dominate_bp_ratio: float = 0.8
+    dominate_gap_s: float = 0.07
+    dominate_bp_multilead_evidence: float = 0.3
+    onset_ratio: float = 0.4
+    p_wave_gap_s: tuple[float, float] = (0.1, 0.3)
+    p_wave_tol_rr: float = 0.1
+    p_wave_amp_ratio: float = 1.5
+    p_wave_jitter_s: float = 0.03
     despike: bool = True
     spike_ratio: float = 1500.0
     spike_hold_s: float = 0.015
@@ -229,8 +285,18 @@ class DetectorConfig:
             raise ValueError("spike_ratio and spike_hold_s must be > 0")
         if not self.premature_noise_ratio >= 0.0:
             raise ValueError("premature_noise_ratio must be >= 0")
-        if self.lookahead_small_s < self.lookahead_s:
-            raise ValueError("lookahead_small_s must be >= lookahead_s")
+        if not 0.0 < self.lookahead_min_s <= self.lookahead_s <= self.lookahead_small_s:
+            raise ValueError("need 0 < lookahead_min_s <= lookahead_s <= lookahead_small_s")
+        for name in ("decision_deadline_s", "dominate_gap_s", "p_wave_jitter_s", "init_snr",
+                     "p_wave_amp_ratio", "dominate_bp_ratio"):
+            if not getattr(self, name) > 0.0:
+                raise ValueError(f"{name} must be > 0")
+        for name in ("onset_ratio", "init_threshold_ratio", "p_wave_tol_rr",
+                     "dominate_bp_multilead_evidence"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1]")
+        if not 0.0 < self.p_wave_gap_s[0] <= self.p_wave_gap_s[1]:
+            raise ValueError("p_wave_gap_s must be an increasing pair > 0")
         if self.refractory_s > self.lookback_s:
             raise ValueError("refractory_s must not exceed lookback_s")
 
@@ -336,23 +402,46 @@ class _Design:
         self.rb = max(1, round(cfg.lookback_s * fs))
         self.rf = max(1, round(cfg.lookahead_s * fs))
         self.rf_small = max(self.rf, round(cfg.lookahead_small_s * fs))
-        self.size = self.rb + self.rf + 1
-        self.origin = self.rb - self.size // 2
         self.refractory = round(cfg.refractory_s * fs)
         self.t_window = round(cfg.t_wave_window_s * fs)
         self.slope_window = max(1, round(0.15 * fs))
-        self.refine_window = max(1, round(0.2 * fs))
         self.init_samples = round(cfg.init_s * fs)
         self.default_rr = fs  # 1 s until RR intervals are known
         self.bp_lag = self._peak_lag(fs) + (_SpikeBlanker.DELAY if cfg.despike else 0)
-        self.window_offsets = np.arange(-self.rb, self.rf + 1)
+        self.deadline = round(cfg.decision_deadline_s * fs)
+        # Every candidate is decided at most `deadline` after its onset (see
+        # QRSDetectorBank._measures) and never sooner than rf_min after its
+        # envelope peak; R is searched at most (deadline - rf_min) before that
+        # decision, so a beat is decided at most `deadline` after its R index.
+        self.rf_min = max(1, min(self.rf, round(cfg.lookahead_min_s * fs)))
+        self.refine_window = max(1, min(round(0.2 * fs),
+                                        self.deadline - self.rf_min - self.bp_lag))
+        self.size_min = self.rb + self.rf_min + 1
+        self.min_offsets = np.arange(-self.rb, self.rf_min + 1)
+        self.ext_offsets = np.arange(self.rf_min + 1, self.rf + 1) if self.rf > self.rf_min \
+            else np.zeros(1, dtype=np.int64)
         self.slope_offsets = np.arange(-self.slope_window, 1)
         self.refine_offsets = np.arange(-self.refine_window, 1)
         self.small_offsets = np.arange(self.rf + 1, self.rf_small + 1) if self.rf_small > self.rf \
             else np.zeros(1, dtype=np.int64)
+        self.env_lag = self._env_lag(fs)
+        self.start_guard = round(0.1 * fs)
+        self.p_gap = (round(cfg.p_wave_gap_s[0] * fs), round(cfg.p_wave_gap_s[1] * fs))
+        self.p_jitter = round(cfg.p_wave_jitter_s * fs)
+        self.ahead_offsets = np.arange(max(1, round(cfg.dominate_gap_s * fs)), self.rf_small + 1)
         # History kept between pushes: look-back and the longest look-ahead of
         # the local-max window plus the slope / refinement windows before it.
         self.hist = self.rb + self.rf_small + max(self.slope_window, self.refine_window) + 2
+
+    def _env_lag(self, fs: float) -> int:
+        """Samples from a narrow QRS-like pulse's peak to its envelope peak."""
+        n = int(2 * fs)
+        t = (np.arange(n) - n // 2) / fs
+        pulse = np.exp(-0.5 * (t / 0.01) ** 2)
+        e = sps.sosfilt(self.sos_bp, pulse) ** 2
+        e = sps.sosfilt(self.sos_int, e)
+        delay = _SpikeBlanker.DELAY if self.cfg.despike else 0
+        return int(np.argmax(e)) - n // 2 + delay
 
     def _peak_lag(self, fs: float) -> int:
         """Samples from a QRS-like pulse's peak to the band-passed |output| peak."""
@@ -361,6 +450,18 @@ class _Design:
         pulse = np.exp(-0.5 * (t / 0.01) ** 2)  # 10 ms Gaussian, a narrow QRS
         y = np.abs(sps.sosfilt(self.sos_bp, pulse))
         return int(np.argmax(y)) - n // 2
+
+
+@dataclass(frozen=True)
+class _Measures:
+    """Per-peak measures: |band-passed| maximum, R offset, decision horizon."""
+
+    own_max: FloatArray
+    r_off: IndexArray
+    horizon: IndexArray
+
+    def take(self, keep: NDArray[np.bool_]) -> _Measures:
+        return _Measures(self.own_max[keep], self.r_off[keep], self.horizon[keep])
 
 
 class QRSDetectorBank:
@@ -425,22 +526,35 @@ class QRSDetectorBank:
         self._n_beats = [0] * n_streams
         self._done = [-(10**9)] * n_streams  # last decided candidate (absolute)
         self._init_max = np.zeros(n_streams)  # envelope energy max over the first init_s
+        # running max of the envelope energy over the learning period and the
+        # look-ahead after it (freed once the period is decided)
+        self._init_cmax = np.zeros((n_streams, d.init_samples + d.rf_small + 1))
+        self._init_csum = np.zeros((n_streams, d.init_samples + d.rf_small + 1))
         self._floor = np.zeros(n_streams)
         self._rr: list[list[int]] = [[] for _ in range(n_streams)]
         self._rr_ref = [0] * n_streams  # median of the last 8 RR (0: none yet)
         self._amps: list[list[float]] = [[] for _ in range(n_streams)]
+        # P waves: evidence (0..1) that beats are preceded by a smaller candidate,
+        # its gap (samples) and amplitude; the last decided candidate
+        self._p_ev = [0.0] * n_streams
+        self._p_gap = [0.0] * n_streams
+        self._p_amp = [0.0] * n_streams
+        self._cand_i = [-(10**9)] * n_streams
+        self._cand_v = [0.0] * n_streams
         self._flushed = False
 
     @property
     def latency_samples(self) -> int:
         """Most samples from a reported R index to the sample that confirms it.
 
-        By construction (after the ``init_s`` learning period): refinement
-        window + filter lag + long look-ahead, about 0.45 s. Typical values
-        are much lower; see docs/dsp.md.
+        ``decision_deadline_s`` (0.26 s): each candidate is decided at most
+        that long after its QRS onset estimate, and R is never searched
+        further back than that (see :class:`DetectorConfig`). This holds from
+        the first sample on (the learning period decides causally too). A push
+        returns a beat with the chunk holding its deciding sample, so the
+        latency seen by a caller adds at most one chunk (40 ms frames: <= 0.3 s).
         """
-        d = self._d
-        return d.refine_window + d.bp_lag + d.rf_small
+        return self._d.deadline
 
     @property
     def state_nbytes(self) -> int:
@@ -521,7 +635,8 @@ class QRSDetectorBank:
             # and several times that for a clean ECG lead
             q = mean_e / (mean_a * mean_a + 1e-300) - _HALF_PI
             np.maximum(q, 0.0, out=q)
-            q *= q  # squared: the cleaner lead dominates
+            q *= q
+            q *= q  # 4th power: the cleaner lead dominates
             qsum = q.reshape(s, l, n).sum(axis=1) + 1e-300
             w = q / mean_e
             rw = np.sqrt(w)
@@ -537,6 +652,19 @@ class QRSDetectorBank:
         if self._n_total < d.init_samples:  # start-up level: max over the first init_s
             k = min(n, d.init_samples - self._n_total)
             np.maximum(self._init_max, m[:, :k].max(axis=1), out=self._init_max)
+        t0 = self._n_total
+        if t0 < self._init_cmax.shape[1]:  # causal start-up level, sample by sample
+            k = min(n, self._init_cmax.shape[1] - t0)
+            seg = self._init_cmax[:, t0:t0 + k]
+            seg[...] = m[:, :k]
+            if t0:
+                seg[:, 0] = np.maximum(seg[:, 0], self._init_cmax[:, t0 - 1])
+            np.maximum.accumulate(seg, axis=1, out=seg)
+            seg = self._init_csum[:, t0:t0 + k]
+            seg[...] = m[:, :k]
+            if t0:
+                seg[:, 0] += self._init_csum[:, t0 - 1]
+            np.cumsum(seg, axis=1, out=seg)
         self._len += n
 
     def _reserve(self, n: int) -> FloatArray:
@@ -596,6 +724,10 @@ class QRSDetectorBank:
         if self._flushed:
             return _EMPTY, _EMPTY
         self._flushed = True
+        t0 = self._n_total
+        if 0 < t0 < self._init_cmax.shape[1]:  # the zeros do not raise the start-up level
+            self._init_cmax[:, t0:] = self._init_cmax[:, t0 - 1:t0]
+            self._init_csum[:, t0:] = self._init_csum[:, t0 - 1:t0]
         self._reserve(self._d.rf_small + 1)[...] = 0.0
         self._len += self._d.rf_small + 1
         return self._advance()
@@ -607,7 +739,7 @@ class QRSDetectorBank:
         work = self._buf
         cols = self._len
         base = self._base  # absolute sample index of buffer column 0
-        stop = cols - d.rf  # columns with the short look-ahead available
+        stop = cols - d.rf_min  # columns with the shortest look-ahead available
         start = self._pending - base
         out_s: list[int] = []
         out_i: list[int] = []
@@ -623,26 +755,44 @@ class QRSDetectorBank:
             if ss.size:  # ... not yet decided for their stream ...
                 fresh = base + jj > np.asarray(self._done, dtype=np.int64)[ss]
                 ss, jj = ss[fresh], jj[fresh]
-            # ... that are the maximum over [-lookback, +lookahead] (exact
-            # comparisons, so both ways give the same peaks)
-            if ss.size * d.size <= 1_000_000:
-                win = row[ss[:, None], jj[:, None] + d.window_offsets]
+            new_pending = stop
+            # ... that are the maximum over [-lookback, +lookahead_min] (exact
+            # comparisons, so both ways give the same peaks) ...
+            if ss.size * d.size_min <= 1_000_000:
+                win = row[ss[:, None], jj[:, None] + d.min_offsets]
                 top = row[ss, jj] >= win.max(axis=1)
                 ss, jj = ss[top], jj[top]
             elif ss.size:
                 lo = start - d.rb
-                mx = maximum_filter1d(row[:, lo:stop + d.rf], size=d.size, axis=1,
-                                      origin=d.origin)
+                mx = maximum_filter1d(row[:, lo:stop + d.rf_min], size=d.size_min, axis=1,
+                                      origin=d.rb - d.size_min // 2)
                 top = row[ss, jj] >= mx[ss, jj - lo]
                 ss, jj = ss[top], jj[top]
-            new_pending = stop
-            if ss.size and not (self._flushed or base + cols > d.init_samples + d.rf_small):
-                # start-up period not over (all streams are in lockstep): wait
-                new_pending = int(jj.min())
-            elif ss.size:
-                first_wait = self._decide(jj, ss, work, base, cols, out_s, out_i)
-                new_pending = min(new_pending, first_wait)
+            if ss.size:
+                # ... and up to their decision horizon (see _measures) once it
+                # is available; a peak that must wait holds back the later ones
+                # of its stream
+                m = self._measures(jj, ss, work)
+                look = np.minimum(m.horizon, d.rf)
+                ready = jj + look < cols
+                if not ready.all():
+                    wait_j = np.full(self.n_streams, cols, dtype=np.int64)
+                    np.minimum.at(wait_j, ss[~ready], jj[~ready])
+                    new_pending = min(new_pending, int(wait_j.min()))
+                    keep = jj < wait_j[ss]
+                    ss, jj, look, m = ss[keep], jj[keep], look[keep], m.take(keep)
+                ext = np.minimum(jj[:, None] + d.ext_offsets, cols - 1)
+                far = np.where(d.ext_offsets[None, :] <= look[:, None], row[ss[:, None], ext],
+                               -np.inf)
+                top = row[ss, jj] >= far.max(axis=1, initial=-np.inf)
+                if top.any():
+                    first_wait = self._decide(jj[top], ss[top], m.take(top), work, base, cols,
+                                              out_s, out_i)
+                    new_pending = min(new_pending, first_wait)
             self._pending = base + new_pending
+            if self._pending > d.init_samples and self._init_cmax.shape[1]:
+                self._init_cmax = np.zeros((self.n_streams, 0))  # learning period decided
+                self._init_csum = np.zeros((self.n_streams, 0))
         if not out_s:
             return _EMPTY, _EMPTY
         if self.n_streams == 1:
@@ -652,8 +802,23 @@ class QRSDetectorBank:
         order = np.argsort(s_arr, kind="stable")
         return s_arr[order], i_arr[order]
 
-    def _decide(self, jj: IndexArray, ss: IndexArray, work: FloatArray, base: int,
-                cols: int, out_s: list[int], out_i: list[int]) -> int:
+    def _measures(self, jj: IndexArray, ss: IndexArray, work: FloatArray) -> _Measures:
+        """Per-peak measures from the samples up to the envelope peak (vectorised)."""
+        d = self._d
+        own_bp = work[2][ss[:, None], jj[:, None] + d.refine_offsets]
+        r_arg = own_bp.argmax(axis=1)
+        own_max = own_bp[np.arange(r_arg.size), r_arg]
+        r_off = r_arg - (d.refine_window + d.bp_lag)
+        # decision horizon: `deadline` after the earlier of the QRS onset
+        # (first |band-passed| sample >= onset_ratio x its maximum) and one
+        # narrow-QRS envelope lag before the peak, kept in [rf_min, rf_small]
+        onset = (own_bp >= d.cfg.onset_ratio * own_max[:, None]).argmax(axis=1) - (
+            d.refine_window + d.bp_lag)
+        horizon = np.clip(np.minimum(onset, -d.env_lag) + d.deadline, d.rf_min, d.rf_small)
+        return _Measures(own_max, r_off, horizon)
+
+    def _decide(self, jj: IndexArray, ss: IndexArray, m: _Measures, work: FloatArray,
+                base: int, cols: int, out_s: list[int], out_i: list[int]) -> int:
         """Decide candidates (work columns ``jj`` of streams ``ss``) in time order.
 
         Returns:
@@ -667,27 +832,45 @@ class QRSDetectorBank:
         s2 = ss[:, None]
         amp = np.sqrt(np.maximum(wm[ss, jj], 0.0))
         slopes = work[1][s2, jj[:, None] + d.slope_offsets].max(axis=1)
-        r_off = work[2][s2, jj[:, None] + d.refine_offsets].argmax(axis=1) - (
-            d.refine_window + d.bp_lag)
+        own_max, r_off, horizon = m.own_max, m.r_off, m.horizon
         fwd_idx = np.minimum(jj[:, None] + d.small_offsets, cols - 1)
-        dominated = wm[s2, fwd_idx].max(axis=1) > wm[ss, jj]
+        fwd = np.where(d.small_offsets[None, :] <= horizon[:, None], wm[s2, fwd_idx], -1.0)
+        dominated = fwd.max(axis=1) > wm[ss, jj]
+        # a QRS following within the horizon shows in |band-passed| before it
+        # tops the envelope (the envelope lags by the integrator's delay)
+        ahead_idx = np.minimum(jj[:, None] + d.ahead_offsets, cols - 1)
+        ahead = np.where(d.ahead_offsets[None, :] <= horizon[:, None], work[2][s2, ahead_idx], -1.0)
+        dom_bp = ahead.max(axis=1) > cfg.dominate_bp_ratio * own_max
         spk, npk, last_i, last_r = self._spk, self._npk, self._last_i, self._last_r
         last_slope, n_beats, rrs, ampss = self._last_slope, self._n_beats, self._rr, self._amps
         rr_refs, done = self._rr_ref, self._done
         # configuration as locals (this loop is the per-candidate hot path)
-        refractory, rf_small, t_window, init_samples = (d.refractory, d.rf_small, d.t_window,
-                                                        d.init_samples)
+        refractory, t_window, init_samples = d.refractory, d.t_window, d.init_samples
         large, on_time, (on_lo, on_hi) = cfg.large_ratio, cfg.on_time_ratio, cfg.on_time_rr
         thr_ratio, alpha, decay = cfg.threshold_ratio, cfg.noise_alpha, cfg.noise_decay
+        init_ratio = cfg.init_threshold_ratio
         relief_rr, relief = cfg.relief_rr_ratio, cfg.relief_ratio
         pre_rr, pre_noise, pre_cap = (cfg.premature_rr_ratio, cfg.premature_noise_ratio,
                                       cfg.premature_cap_ratio)
         t_slope, t_exempt = cfg.t_wave_slope_ratio, cfg.t_wave_exempt_ratio
+        p_lo, p_hi = d.p_gap
+        p_tol, p_amp_ratio, p_jitter = cfg.p_wave_tol_rr, cfg.p_wave_amp_ratio, d.p_jitter
+        # with several leads the fused |band-passed| look-ahead also sees other
+        # leads' late QRS parts: use it only where P waves have been seen
+        p_bp_ev = -1.0 if self.n_leads == 1 else cfg.dominate_bp_multilead_evidence
+        p_ev, p_gap, p_amp, cand_i, cand_v = (self._p_ev, self._p_gap, self._p_amp, self._cand_i,
+                                              self._cand_v)
         first_wait = cols
         waiting: set[int] = set()
-        init_ready = self._flushed or base + cols > init_samples + rf_small
-        for j, s, v, slope, dr, dom in zip(jj.tolist(), ss.tolist(), amp.tolist(),
-                                          slopes.tolist(), r_off.tolist(), dominated.tolist()):
+        cmax, csum = self._init_cmax, self._init_csum
+        # background test with one lead only: with several, each lead's energy
+        # is divided by a running mean that is still settling in the first
+        # seconds, and the peakiness weighting already discounts noisy leads
+        init_snr = cfg.init_snr if self.n_leads == 1 else 0.0
+        for j, s, v, slope, dr, dom, dbp, hz in zip(jj.tolist(), ss.tolist(), amp.tolist(),
+                                                   slopes.tolist(), r_off.tolist(),
+                                                   dominated.tolist(), dom_bp.tolist(),
+                                                   horizon.tolist()):
             i = base + j
             if i <= done[s] or s in waiting:
                 continue
@@ -697,29 +880,42 @@ class QRSDetectorBank:
                 npk[s] += alpha * (v - npk[s])
                 continue
             if i < init_samples:
-                if not init_ready:
-                    # start-up (learning) period: decide once init_s of signal is seen
+                # learning period: every candidate takes the long look-ahead and
+                # is measured against the largest envelope seen up to its decision
+                if j + hz + 1 > cols:
                     waiting.add(s)
                     first_wait = min(first_wait, j)
                     continue
-                if not n_beats[s] and not ampss[s]:
-                    spk[s] = max(spk[s], math.sqrt(float(self._init_max[s])))
+                spk[s] = max(spk[s], math.sqrt(float(cmax[s, i + hz])))
+                small = True
+                if i + dr < d.start_guard or (  # a partial complex at the start, or
+                        v * v < init_snr * float(csum[s, i + hz]) / (i + hz + 1)):  # background
+                    done[s] = i
+                    continue
+            elif not ampss[s]:  # first candidate after it: level of the whole period
+                spk[s] = max(spk[s], math.sqrt(float(self._init_max[s])))
             sp = spk[s]
             rr_ref = rr_refs[s]
-            small = v < large * sp and not (
-                rr_ref and v >= on_time * sp and on_lo * rr_ref <= elapsed <= on_hi * rr_ref)
-            if small and j + rf_small + 1 > cols:
+            if i >= init_samples:
+                small = v < large * sp and not (
+                    rr_ref and v >= on_time * sp and on_lo * rr_ref <= elapsed <= on_hi * rr_ref)
+            if small and j + hz + 1 > cols:
                 waiting.add(s)  # needs the long look-ahead: resume here next push
                 first_wait = min(first_wait, j)
                 continue
             done[s] = i
-            if small and dom:
-                # a larger peak follows: this one was its P wave or noise
+            if small and (dom or (dbp and p_ev[s] > p_bp_ev) or (
+                    p_ev[s] > 0.5 and rr_ref and v <= p_amp_ratio * p_amp[s]
+                    and abs(i + p_gap[s] - last_i[s] - rr_ref) <= p_tol * rr_ref)):
+                # a larger peak follows (this one was its P wave or noise), or it
+                # sits where this stream's P waves sit: one learnt P-R gap before
+                # the next beat is due, no larger than they are
                 npk[s] += alpha * (v - npk[s])
+                cand_i[s], cand_v[s] = i, v
                 continue
             rr_eff = rr_ref or d.default_rr
             if i < init_samples:
-                thr = thr_ratio * sp
+                thr = init_ratio * sp
             else:
                 thr = npk[s] + thr_ratio * (sp - npk[s])
                 if elapsed > relief_rr * rr_eff:
@@ -729,9 +925,22 @@ class QRSDetectorBank:
             if (v <= thr or (n_beats[s] and elapsed < t_window
                              and slope < t_slope * last_slope[s] and v < t_exempt * sp)):
                 npk[s] += alpha * (v - npk[s])
+                cand_i[s], cand_v[s] = i, v
                 continue
             # beat
             npk[s] *= decay
+            # P-wave evidence: was the candidate before this beat a smaller one,
+            # one P-R gap earlier? (accepted or not: it is learnt either way)
+            gap = i - cand_i[s]
+            if p_lo <= gap <= p_hi and cand_v[s] < v and i >= init_samples:
+                # evidence only if the gap repeats (P-R is stable, noise is not)
+                steady = not p_gap[s] or abs(gap - p_gap[s]) <= p_jitter
+                p_gap[s] = gap if not p_gap[s] else p_gap[s] + alpha * (gap - p_gap[s])
+                p_amp[s] = cand_v[s] if not p_amp[s] else p_amp[s] + alpha * (cand_v[s] - p_amp[s])
+                p_ev[s] += alpha * ((1.0 if steady else 0.0) - p_ev[s])
+            else:
+                p_ev[s] -= alpha * p_ev[s]
+            cand_i[s], cand_v[s] = i, v
             if i >= init_samples:
                 amps = ampss[s]
                 amps.append(v)

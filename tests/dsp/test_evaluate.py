@@ -54,6 +54,22 @@ def test_clean_records_streamed_in_40_ms_frames(mitdb: Path) -> None:
         assert sc.se >= 99.9 and sc.ppv >= 99.7, (name, sc)
 
 
+def test_p_waves_rejected_within_the_latency_bound(mitdb: Path) -> None:
+    """108: P waves as large as small QRS, 0.2 s before them; no search-back.
+
+    Streamed in 40 ms frames, every beat is returned at most 300 ms after its
+    reported R and all but a handful at most 300 ms after the reference R.
+    """
+    rec = load_record(str(mitdb / "108"))
+    beats, emitted = run_streaming(rec.signal[:, 0], rec.fs_hz, 0.04)
+    assert np.max(emitted - beats) <= 0.3 * rec.fs_hz
+    sc = score(rec.ref, beats, rec.fs_hz, exclude=rec.flutter)
+    assert sc.se >= 99.0 and sc.ppv >= 99.0, sc
+    pr, pd = match_beats(rec.ref, beats, int(0.15 * rec.fs_hz))
+    late = (emitted[pd] - rec.ref[pr]) > 0.3 * rec.fs_hz
+    assert late.sum() <= 2
+
+
 def test_two_lead_input_is_fused(mitdb: Path) -> None:
     rec = load_record(str(mitdb / "118"))
     sc = score(rec.ref, detect(rec.signal, rec.fs_hz), rec.fs_hz)
