@@ -62,6 +62,8 @@ FloatArray = NDArray[np.float64]
 IndexArray = NDArray[np.int64]
 
 
+EDGE_S = 0.3  # detections this close to a strip end are not used (filter edge, cut beats)
+
 @dataclass(frozen=True)
 class MeasurementConfig:
     """Parameters of :func:`measure`, in physical units.
@@ -442,10 +444,24 @@ def analyse(signal_mv: ArrayLike, fs_hz: float, leads: Sequence[str],
     b = detect(x[:, cols], fs_hz) if beats is None else np.asarray(beats, dtype=np.int64)
     b = np.sort(b[(b >= 0) & (b < x.shape[0])])
     if beats is None:
+        # The zero-phase filter's edge transient and beats cut by the strip's start or end
+        # make detections in the outer 0.3 s unreliable: measure on the beats inside.
+        edge = int(round(EDGE_S * fs_hz))
+        b = b[(b >= edge) & (b < x.shape[0] - edge)]
+    if beats is None:
         b = _search_back(x, b, fs_hz, cols, config)
     median, normal, aligned = representative_beat(x, b, fs_hz, cols, config)
     b = aligned
-    hr, rr_mean_ms, rr_sd, rr_cv, regular = rhythm_statistics(b, fs_hz, normal,
+    # The detector's start-up can take a P wave or an edge artefact for a first beat: a
+    # leading detection unlike the QRS template and much closer to the next beat than the
+    # strip's usual RR is left out of the rhythm (mid-strip, short RRs are real: PVCs, VT).
+    nb = np.asarray(normal, dtype=bool)
+    spurious = np.zeros(b.size, dtype=bool)
+    k = 0
+    while b.size - k > 3 and not nb[k] and b[k + 1] - b[k] < 0.6 * float(np.median(np.diff(b[k:]))):
+        spurious[k] = True
+        k += 1
+    hr, rr_mean_ms, rr_sd, rr_cv, regular = rhythm_statistics(b[~spurious], fs_hz, nb[~spurious],
                                                                config.irregular_nrmssd)
     median_r = int(round(config.pre_s * fs_hz))
     bounds: WaveBoundaries | None = None
