@@ -14,13 +14,16 @@ from teleconsult.config import Settings
 from teleconsult.http.metrics import setup_metrics
 from teleconsult.http.middlewares import auth_middleware, error_middleware
 from teleconsult.http.routes import add_routes
-from teleconsult.keys import (NodeState, archive_key, bus_key, db_key, device_sockets_key, ingest_key, notices_key,
-                              readers_key, settings_key, sockets_key, state_key, studies_key)
+from teleconsult.consults.turn import IceConfig
+from teleconsult.keys import (NodeState, archive_key, bus_key, consults_key, db_key, device_sockets_key, ingest_key,
+                              notices_key, readers_key, settings_key, sockets_key, state_key, studies_key)
+from teleconsult.services.consults import ConsultService
 from teleconsult.services.ingest import IngestService
 from teleconsult.services.notices import Notices
 from teleconsult.services.readers import ReaderService
 from teleconsult.services.studies import StudyService
 from teleconsult.storage.archive_files import FileArchive
+from teleconsult.storage.consults import ConsultStore
 from teleconsult.storage.sql import AsyncDatabase, open_database
 from teleconsult.storage.studies import StudyStore
 
@@ -68,7 +71,18 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
                            timezone=settings.report_timezone)
     await studies.start()
     app[studies_key] = studies
+    ice = IceConfig.from_text(settings.stun_urls, settings.turn_urls, settings.turn_secret, settings.turn_ttl_s)
+    consults = ConsultService(app[db_key], ConsultStore(app[db_key].db.engine), app[bus_key], notices,
+                              settings.data_dir / "consult_files", ice, node_id=settings.node_id,
+                              answer_timeout_s=settings.consult_answer_timeout_s,
+                              connect_timeout_s=settings.consult_connect_timeout_s,
+                              reconnect_grace_s=settings.consult_reconnect_grace_s,
+                              presence_ttl_s=settings.presence_ttl_s, check_s=settings.consult_check_s,
+                              file_max_bytes=settings.consult_file_max_bytes)
+    await consults.start()
+    app[consults_key] = consults
     yield
+    await consults.close()
     await studies.close()
     await ingest.close()
 

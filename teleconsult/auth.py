@@ -113,3 +113,20 @@ def may_acknowledge(user: User, study: Study) -> bool:
 def may_see_drafts(user: User, study: Study) -> bool:
     """Unsigned report versions stay inside the county's reading room."""
     return user.role in ("county_reader", "admin") and study.county_id == user.county_id
+
+
+# -- video consults (docs/consults.md) ------------------------------------------------------------
+
+
+def new_kiosk_token() -> str:
+    """A kiosk's token (``tck_…``): like a device token, stored only as its SHA-256."""
+    return "tck_" + secrets.token_urlsafe(32)
+
+
+def kiosk_problem(revoked: bool, expires_at: float | None, now: float) -> str | None:
+    """Why a (known) kiosk token is not acceptable, or None when it is."""
+    if revoked:
+        return "kiosk token revoked"
+    if expires_at is not None and expires_at <= now:
+        return "kiosk token expired"
+    return None

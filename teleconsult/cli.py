@@ -1,4 +1,4 @@
-"""Command line: ``teleconsult serve | admin … | device …``."""
+"""Command line: ``teleconsult serve | admin … | device … | kiosk …``."""
 
 from __future__ import annotations
 
@@ -73,6 +73,41 @@ def cmd_device_token(args: argparse.Namespace) -> int:
     db.audit("cli", "device.create", f"device:{device.id}", "ok")
     print(json.dumps({"device_id": device.id, "org_id": device.org_id, "token": token, "expires_at": expires_at}))
     return 0
+
+
+def cmd_kiosk_token(args: argparse.Namespace) -> int:
+    from teleconsult import auth
+    from teleconsult.storage.consults import ConsultStore
+
+    db = _open_db(args)
+    org = db.get_org(args.org)
+    if org.kind != "village":
+        raise ValueError("a kiosk belongs to a village organisation")
+    token = auth.new_kiosk_token()
+    expires_at = None if args.expires_days is None else time.time() + args.expires_days * 86400
+    kiosk_id = ConsultStore(db.engine).create_kiosk(args.org, args.name, auth.token_hash(token), expires_at,
+                                                    time.time())
+    db.audit("cli", "kiosk.create", f"kiosk:{kiosk_id}", "ok")
+    print(json.dumps({"kiosk_id": kiosk_id, "org_id": args.org, "token": token, "expires_at": expires_at}))
+    return 0
+
+
+def cmd_revoke_kiosk(args: argparse.Namespace) -> int:
+    from teleconsult.storage.consults import ConsultStore
+
+    db = _open_db(args)
+    ConsultStore(db.engine).revoke_kiosk(args.kiosk_id)
+    db.audit("cli", "kiosk.revoke", f"kiosk:{args.kiosk_id}", "ok")
+    return 0
+
+
+def cmd_kiosk(args: argparse.Namespace) -> int:
+    from teleconsult.kiosk import run_kiosk
+
+    token = args.token or _token_from_file(args.token_file)
+    return run_kiosk(args.url, token, urgency=args.urgency, reason=args.reason or "", recording_id=args.recording,
+                     media=args.media, camera=args.camera, duration_s=args.duration_s, wait_s=args.wait_s,
+                     ice_loopback=args.ice_loopback)
 
 
 def cmd_revoke_device(args: argparse.Namespace) -> int:
@@ -167,6 +202,16 @@ def build_parser() -> argparse.ArgumentParser:
     common(p)
     p.add_argument("--device-id", type=int, required=True)
     p.set_defaults(func=cmd_revoke_device)
+    p = admin_sub.add_parser("kiosk-token", help="register a consult kiosk of a village and print its token (once)")
+    common(p)
+    p.add_argument("--org", type=int, required=True)
+    p.add_argument("--name", required=True)
+    p.add_argument("--expires-days", type=float)
+    p.set_defaults(func=cmd_kiosk_token)
+    p = admin_sub.add_parser("revoke-kiosk")
+    common(p)
+    p.add_argument("--kiosk-id", type=int, required=True)
+    p.set_defaults(func=cmd_revoke_kiosk)
     p = admin_sub.add_parser("list-orgs")
     common(p)
     p.set_defaults(func=cmd_list_orgs)
@@ -184,6 +229,21 @@ def build_parser() -> argparse.ArgumentParser:
     device.add_argument("--recording", help="recording id (default random); reuse to resume")
     device.add_argument("--patient", help="patient reference sent to the server")
     device.set_defaults(func=cmd_device)
+
+    kiosk = sub.add_parser("kiosk", help="a headless consult kiosk: request a consult, join it, stream media")
+    kiosk.add_argument("--url", default="http://127.0.0.1:8080", help="the server's base URL")
+    kiosk.add_argument("--token", help="kiosk token (tck_…, from `admin kiosk-token`)")
+    kiosk.add_argument("--token-file")
+    kiosk.add_argument("--urgency", default="urgent", choices=["stat", "urgent", "routine"])
+    kiosk.add_argument("--reason", help="why (shown to the county doctors)")
+    kiosk.add_argument("--recording", help="id of the live ECG recording to show to the doctor")
+    kiosk.add_argument("--media", help="audio/video file to send (default: synthetic test tones and frames)")
+    kiosk.add_argument("--camera", help="camera device (e.g. /dev/video0, v4l2), instead of --media")
+    kiosk.add_argument("--duration-s", type=float, help="hang up after this long in the call (default: until the doctor does)")
+    kiosk.add_argument("--wait-s", type=float, default=300.0, help="give up waiting for a doctor after this long")
+    kiosk.add_argument("--ice-loopback", action="store_true", help="gather ICE candidates on 127.0.0.1 only "
+                       "(tests with server and peers on one machine)")
+    kiosk.set_defaults(func=cmd_kiosk)
     return parser
 
 

@@ -6,7 +6,7 @@ import os
 import socket
 import tomllib
 import uuid
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -45,6 +45,22 @@ class Settings:
     escalation_check_s: float = 5.0
     tat_target_s: float = 180.0
     report_timezone: str = "Asia/Shanghai"
+    # Video consults (docs/consults.md): ICE servers handed to both parties (comma-separated
+    # stun:/turn:/turns: URLs), the coturn shared secret for ephemeral TURN credentials
+    # (TELECONSULT_TURN_SECRET, TURN_SECRET, or a file: turn_secret_file) and their lifetime;
+    # how long a request waits for a doctor, a call may take to connect, a dropped party has
+    # to rejoin; a doctor's heartbeat lifetime; the sweeper's period; shared files' size limit.
+    stun_urls: str = ""
+    turn_urls: str = ""
+    turn_secret: str = field(default="", repr=False)
+    turn_secret_file: str = ""
+    turn_ttl_s: float = 3600.0
+    consult_answer_timeout_s: float = 120.0
+    consult_connect_timeout_s: float = 60.0
+    consult_reconnect_grace_s: float = 30.0
+    presence_ttl_s: float = 45.0
+    consult_check_s: float = 1.0
+    consult_file_max_bytes: int = 10 * 1024 * 1024
     demo: bool = False
     demo_record: str = ""
     demo_speed: float = 1.0
@@ -58,7 +74,23 @@ class Settings:
             raise ConfigError("setting 'database_url': expected a postgresql:// URL "
                               "(or nothing, for SQLite in data_dir)")
         node_id = self.node_id or f"{socket.gethostname()}-{self.port}-{uuid.uuid4().hex[:6]}"
-        return replace(self, data_dir=Path(self.data_dir).resolve(), node_id=node_id)
+        turn_secret = self.turn_secret
+        if not turn_secret and self.turn_secret_file:
+            try:
+                turn_secret = Path(self.turn_secret_file).read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ConfigError(f"setting 'turn_secret_file': cannot read it ({exc.strerror})") from None
+        for name in ("consult_answer_timeout_s", "consult_connect_timeout_s", "consult_reconnect_grace_s",
+                     "presence_ttl_s", "consult_check_s", "turn_ttl_s"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"setting {name!r}: must be positive")
+        from teleconsult.consults.turn import IceConfig
+
+        try:
+            IceConfig.from_text(self.stun_urls, self.turn_urls, turn_secret, self.turn_ttl_s)
+        except ValueError as exc:
+            raise ConfigError(f"settings 'stun_urls'/'turn_urls': {exc}") from None
+        return replace(self, data_dir=Path(self.data_dir).resolve(), node_id=node_id, turn_secret=turn_secret)
 
 
 def _cast(name: str, value: Any) -> Any:
@@ -93,6 +125,8 @@ def load_settings(config_file: str | None = None, overrides: dict[str, Any] | No
         key = "TELECONSULT_" + f.name.upper()
         if key in env:
             values[f.name] = _cast(f.name, env[key])
+    if "turn_secret" not in values and env.get("TURN_SECRET"):  # the name coturn's own tooling uses
+        values["turn_secret"] = env["TURN_SECRET"]
     for key, value in (overrides or {}).items():
         if value is not None:
             values[key] = _cast(key, value)

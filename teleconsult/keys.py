@@ -9,6 +9,7 @@ from aiohttp import web
 
 from teleconsult.bus import Bus
 from teleconsult.config import Settings
+from teleconsult.services.consults import ConsultService
 from teleconsult.services.ingest import IngestService
 from teleconsult.services.notices import Notices
 from teleconsult.services.readers import ReaderService
@@ -34,5 +35,6 @@ ingest_key = web.AppKey("ingest", IngestService)
 readers_key = web.AppKey("readers", ReaderService)
 notices_key = web.AppKey("notices", Notices)
 studies_key = web.AppKey("studies", StudyService)
+consults_key = web.AppKey("consults", ConsultService)
 sockets_key = web.AppKey("sockets", weakref.WeakSet[web.WebSocketResponse])
 device_sockets_key = web.AppKey("device_sockets", weakref.WeakSet[web.WebSocketResponse])

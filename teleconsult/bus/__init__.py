@@ -1,5 +1,5 @@
 """Live item bus: in-process (single node) or Redis Streams (several nodes)."""
 
-from teleconsult.bus.base import BEATS, END, NOTICE, SAMPLES, STATUS, Bus, BusItem, Subscription
+from teleconsult.bus.base import BEATS, END, NOTICE, SAMPLES, SIGNAL, STATUS, Bus, BusItem, Subscription
 
-__all__ = ["Bus", "BusItem", "Subscription", "SAMPLES", "BEATS", "STATUS", "END", "NOTICE"]
+__all__ = ["Bus", "BusItem", "Subscription", "SAMPLES", "BEATS", "STATUS", "END", "NOTICE", "SIGNAL"]

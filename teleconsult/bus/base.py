@@ -16,6 +16,7 @@ SAMPLES = "samples"
 BEATS = "beats"
 STATUS = "status"
 END = "end"
+SIGNAL = "signal"  # a JSON message on a consult's channel (signalling relay, state, chat) in ``data``
 NOTICE = "notice"  # a JSON notice for users' browsers (reports, worklist changes, escalations) in ``data``
 
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 from aiohttp import web
 
-from teleconsult.http import api, health, ingest_ws, metrics, notify_ws, reader_ws
+from teleconsult.http import api, consult_ws, health, ingest_ws, metrics, notify_ws, reader_ws
+from teleconsult.http.consults_api import add_consult_routes
 from teleconsult.http.studies_api import add_study_routes
 
 
@@ -26,6 +27,8 @@ def add_routes(app: web.Application, web_root: Path) -> None:
     app.router.add_get("/ws/device", ingest_ws.device_socket)
     app.router.add_get("/ws/reader", reader_ws.reader_socket)
     app.router.add_get("/ws/notify", notify_ws.notify_socket)
+    app.router.add_get("/ws/consult", consult_ws.consult_socket)
     add_study_routes(app)
+    add_consult_routes(app)
     if web_root.is_dir():
         app.router.add_static("/static/", web_root, follow_symlinks=False)
