@@ -41,6 +41,7 @@ def test_compose_runs_two_nodes_on_shared_engines_behind_nginx_with_coturn() -> 
         assert "/readyz" in " ".join(services[name]["healthcheck"]["test"])
         assert "recordings:/data" in services[name]["volumes"]  # one archive both nodes reach
     assert services["app1"]["environment"]["PGPASSWORD"].startswith("${")  # secrets from .env only
+    assert services["app1"]["environment"]["TELECONSULT_TURN_SECRET"].startswith("${TURN_SECRET")
 
 
 def test_kubernetes_manifests_probe_scale_and_route_by_recording() -> None:
@@ -56,8 +57,9 @@ def test_kubernetes_manifests_probe_scale_and_route_by_recording() -> None:
     assert docs["PersistentVolumeClaim"]["spec"]["accessModes"] == ["ReadWriteMany"]
     annotations = docs["Ingress"]["metadata"]["annotations"]
     assert annotations["nginx.ingress.kubernetes.io/upstream-hash-by"] == "$arg_recording"
-    settings = load_settings(environ=docs["ConfigMap"]["data"])
-    assert settings.redis_url and settings.database_url
+    # the pod's environment: the ConfigMap plus the Secret (TURN needs its shared secret)
+    settings = load_settings(environ={**docs["ConfigMap"]["data"], **docs["Secret"]["stringData"]})
+    assert settings.redis_url and settings.database_url and settings.turn_urls and settings.turn_secret
 
 
 def test_systemd_units_start_the_real_cli_with_a_valid_config(tmp_path: Path) -> None:
