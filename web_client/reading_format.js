@@ -64,3 +64,9 @@ export function measurementValue(key, value) {
   const unit = key.endsWith("_ms") ? " ms" : key.endsWith("_bpm") ? ` ${t("bpm")}` : key.endsWith("_deg") ? "°" : "";
   return `${Math.round(v * 10) / 10}${unit}`;
 }
+
+/** Who holds a study's lock: the reader's name (or "#id" when the name is unknown). */
+export function readerName(study) {
+  if (study?.claimed_by == null) return "";
+  return study.claimed_by_name || `#${study.claimed_by}`;
+}

@@ -2,16 +2,19 @@
 // lock (claim, re-claim about once a minute while open, release), the whole
 // ECG at true scale (study_chart.js) with its layouts, paper speed, gain,
 // display filters and time navigation, calipers, and annotation editing
-// (select/relabel/delete/add beats, mark segments, notes, undo). The report
-// form is report_form.js.
+// (select/relabel/delete/add beats, mark segments, notes, undo); for admins,
+// releasing the lock and assigning the study to a reader of the county. The
+// report form is report_form.js; the patient's previous ECG beside this one is
+// study_compare.js.
 
 import { api, ApiError, Unauthorized } from "./api.js";
 import { DEFAULT_PX_PER_MM } from "./ecg_chart.js";
 import { formatTime } from "./format.js";
 import { t } from "./i18n.js";
-import { flagText, priorityBadge, waitingText } from "./reading_format.js";
+import { flagText, priorityBadge, readerName, waitingText } from "./reading_format.js";
 import { ReportForm } from "./report_form.js";
 import { caliperInterval, GAINS_MM_PER_MV, layoutsFor, SPEEDS_MM_PER_S, StudyChart } from "./study_chart.js";
+import { StudyCompare } from "./study_compare.js";
 import { StudySignal } from "./study_signal.js";
 
 export const RECLAIM_MS = 60_000;
@@ -46,6 +49,12 @@ export class StudyView {
       onChanged: () => this.refreshStudy(),
       caliperMs: () => this.s?.caliperMs ?? null,
     });
+    this.compare = new StudyCompare({
+      main: this.chart,
+      currentReport: () => this.currentReport(),
+      onError: (err) => this.fail(err),
+    });
+    this.readers = null; // admins: Promise of the county's readers [{id, name}]
     this.wire();
     new ResizeObserver(() => {
       if (!this.s) return;
@@ -86,6 +95,8 @@ export class StudyView {
       });
       s.signal.start();
       if (this.holdsLock()) this.startReclaim();
+      this.compare.load(s.id);
+      if (this.me()?.role === "admin") this.loadReaders(s);
     } catch (err) {
       if (this.s === s) this.fail(err);
     }
@@ -98,6 +109,7 @@ export class StudyView {
     this.s.signal?.stop();
     clearInterval(this.s.reclaim);
     this.report.close();
+    this.compare.close();
     this.s = null;
   }
 
@@ -195,6 +207,59 @@ export class StudyView {
       if (this.s === s) this.fail(err);
     }
     this.render();
+  }
+
+  // ---- admins: release anyone's lock, assign to a reader of the county ------------------------
+
+  async loadReaders(s) {
+    if (!this.readers) {
+      this.readers = api("/api/readers").then((body) => body.readers).catch((err) => {
+        this.readers = null;
+        throw err;
+      });
+    }
+    try {
+      const readers = await this.readers;
+      if (this.s !== s) return;
+      const select = $("assign-reader");
+      const keep = select.value;
+      const none = option("", t("assign_choose"));
+      select.replaceChildren(none, ...readers.map((r) => option(r.id, r.name)));
+      select.value = readers.some((r) => String(r.id) === keep) ? keep : "";
+      this.renderAdmin();
+    } catch (err) {
+      if (this.s === s) this.fail(err);
+    }
+  }
+
+  async adminAction(kind) {
+    const s = this.s;
+    if (!s) return;
+    const readerId = Number($("assign-reader").value);
+    if (kind === "assign" && !readerId) return;
+    try {
+      const { study } = kind === "assign"
+        ? await api(`/api/studies/${s.id}/assign`, { method: "POST", body: { reader_id: readerId } })
+        : await api(`/api/studies/${s.id}/release`, { method: "POST" });
+      if (this.s !== s) return;
+      s.detail = { ...s.detail, study };
+      s.error = null;
+      s.adminMsg = kind === "assign" ? t("assigned_msg", { reader: readerName(study) }) : t("released_msg");
+      this.report.update(s.detail, this.me());
+    } catch (err) {
+      if (this.s === s) this.fail(err);
+    }
+    this.render();
+  }
+
+  renderAdmin() {
+    const st = this.study();
+    const admin = this.me()?.role === "admin";
+    const open = Boolean(st && st.status !== "signed");
+    $("admin-lock").hidden = !admin || !open;
+    $("admin-release").hidden = !admin || !open || st?.claimed_by == null;
+    $("assign-submit").disabled = !$("assign-reader").value;
+    $("admin-msg").textContent = this.s?.adminMsg ?? "";
   }
 
   fail(err) {
@@ -326,6 +391,7 @@ export class StudyView {
     if (!this.s) return;
     this.chart.render();
     this.publishBeatPositions();
+    this.compare.sync();
   }
 
   /** For tests and assistive tools: where the labelled beats are (CSS px). */
@@ -394,10 +460,12 @@ export class StudyView {
     lock.textContent = !st ? ""
       : st.status === "signed" ? t("lock_signed")
       : mine ? t("lock_mine")
-      : st.claimed_by != null ? t("lock_other", { reader: st.claimed_by })
+      : st.claimed_by != null ? t("lock_other", { reader: readerName(st) })
       : t("lock_free");
     lock.className = `lock ${mine ? "mine" : st?.claimed_by != null ? "other" : ""}`;
-    $("study-claim").hidden = !st || st.status === "signed" || mine;
+    lock.dataset.reader = st?.claimed_by != null ? String(st.claimed_by) : "";
+    // Only county readers read (docs/reporting.md); admins release and assign.
+    $("study-claim").hidden = !st || st.status === "signed" || mine || this.me()?.role !== "county_reader";
     $("study-release").hidden = !mine;
     $("study-view").classList.toggle("readonly", !mine);
     const flags = st ? [...st.flags.map(flagText), ...st.auto_findings.map((f) => t("auto_finding", { code: f.code, reason: f.reason }))] : [];
@@ -406,11 +474,23 @@ export class StudyView {
     $("study-note").hidden = !st?.note;
     $("study-note").textContent = st?.note ? t("clinical_question", { note: st.note }) : "";
     this.renderNotice();
+    this.renderAdmin();
     this.renderCaliper();
     this.renderAnnotations();
     this.renderTime();
     if (this.chart.signal) this.fillLayouts(this.chart.signal.leads);
+    this.compare.renderTable();
     this.draw();
+  }
+
+  /** The current study's report for the comparison: the form's values while it is open. */
+  currentReport() {
+    const d = this.s?.detail;
+    if (!d) return null;
+    const saved = d.report;
+    const form = this.report.r ? this.report.body() : null;
+    return { ...(saved ?? {}), ...(form ?? {}), status: saved?.status ?? null,
+             reader: d.study.signed_by_name ?? "" };
   }
 
   renderNotice() {
@@ -418,7 +498,7 @@ export class StudyView {
     const el = $("study-notice");
     const e = s?.error;
     el.hidden = !e;
-    el.textContent = !e ? "" : errorText(e);
+    el.textContent = !e ? "" : errorText(e, this.study());
   }
 
   renderAnnotations() {
@@ -465,6 +545,13 @@ export class StudyView {
     });
     $("study-claim").addEventListener("click", () => this.claim());
     $("study-release").addEventListener("click", () => this.release());
+    $("admin-release").addEventListener("click", () => this.adminAction("release"));
+    $("assign-submit").addEventListener("click", () => this.adminAction("assign"));
+    $("assign-reader").addEventListener("change", () => this.renderAdmin());
+    // The comparison shows the report as it is being written.
+    for (const type of ["input", "click"]) {
+      $("report-panel").addEventListener(type, () => queueMicrotask(() => this.compare.renderTable()));
+    }
     $("study-layout").addEventListener("change", () => {
       this.chart.setLayout($("study-layout").value);
       this.chart.setStart(this.chart.t0);
@@ -551,6 +638,7 @@ export class StudyView {
     for (const o of $("study-gain").options) o.textContent = t("gain_value", { v: o.value });
     for (const o of $("segment-label").options) o.textContent = t(`seg_${o.value}`);
     if (this.s?.annotations) this.setAnnotations(this.s.annotations);
+    this.compare.render();
     this.render();
     this.report.render();
   }
@@ -583,10 +671,14 @@ function listItem(text, onDelete) {
   return li;
 }
 
-export function errorText(e) {
+/** An API error in the UI language; `study`: the study concerned (for the name of its reader). */
+export function errorText(e, study = null) {
   const reason = e.reason || "";
   const claimed = reason.match(/^claimed by reader (\d+)/);
-  if (claimed) return t("error_claimed", { reader: claimed[1] });
+  if (claimed) {
+    const named = study && String(study.claimed_by) === claimed[1] && study.claimed_by_name;
+    return t("error_claimed", { reader: named || `#${claimed[1]}` });
+  }
   if (reason === "signed already") return t("error_signed_already");
   if (e.status === 403) return t("error_forbidden_action");
   if (e.status === 409) return t("error_conflict", { reason });

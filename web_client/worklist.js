@@ -1,13 +1,14 @@
 // worklist.js: the county reader's worklist (#/worklist): unsigned studies of
 // the county, STAT → urgent → routine, longest waiting first (the server's
 // order); waiting time against the 3-minute target, ticking every second, the
-// overdue ones marked; claim (a conflict says who is reading it) and open.
+// overdue ones marked; claim (a conflict says who is reading it) and open;
+// admins release a reader's lock.
 // Refreshed on every worklist notice (notify socket) and every 10 s.
 
 import { api, ApiError, Unauthorized } from "./api.js";
 import { formatTime } from "./format.js";
 import { t } from "./i18n.js";
-import { flagText, priorityBadge, waitingText } from "./reading_format.js";
+import { flagText, priorityBadge, readerName, waitingText } from "./reading_format.js";
 import { errorText } from "./study_view.js";
 
 export const REFRESH_MS = 10_000;
@@ -86,7 +87,23 @@ export class Worklist {
     }
   }
 
-  extraS() {
+  /** An admin releases whoever holds the study. */
+  async release(study) {
+    try {
+      await api(`/api/studies/${study.id}/release`, { method: "POST" });
+      this.errors.delete(study.id);
+    } catch (err) {
+      if (err instanceof Unauthorized) {
+        this.onUnauthorized();
+        return;
+      }
+      this.errors.set(study.id, err instanceof ApiError ? { status: err.status, reason: err.reason } : { reason: String(err) });
+    }
+    this.poke();
+    this.render();
+  }
+
+    extraS() {
     return this.fetchedAt ? (performance.now() - this.fetchedAt) / 1000 : 0;
   }
 
@@ -135,7 +152,7 @@ export class Worklist {
       cells[4].textContent = waitingText(st, extra);
       cells[4].classList.toggle("overdue", overdue);
       const mine = me && st.claimed_by === me.id;
-      cells[5].textContent = st.claimed_by == null ? t("lock_free") : mine ? t("lock_mine") : t("lock_other", { reader: st.claimed_by });
+      cells[5].textContent = st.claimed_by == null ? t("lock_free") : mine ? t("lock_mine") : t("lock_other", { reader: readerName(st) });
       cells[5].className = st.claimed_by == null ? "" : mine ? "lock mine" : "lock other";
       const claim = document.createElement("button");
       claim.type = "button";
@@ -149,15 +166,23 @@ export class Worklist {
       view.addEventListener("click", () => {
         location.hash = `#/study/${st.id}`;
       });
-      // Admins do not read (docs/reporting.md): they look, and release or assign elsewhere.
+      // Admins do not read (docs/reporting.md): they look, release a lock here, assign in the viewer.
       if (me?.role === "county_reader") cells[6].append(claim, " ");
       cells[6].append(view);
+      if (me?.role === "admin" && st.claimed_by != null) {
+        const release = document.createElement("button");
+        release.type = "button";
+        release.className = "release";
+        release.textContent = t("admin_release");
+        release.addEventListener("click", () => this.release(st));
+        cells[6].append(" ", release);
+      }
       const err = this.errors.get(st.id);
       if (err) {
         const p = document.createElement("p");
         p.className = "row-error";
         p.setAttribute("role", "alert");
-        p.textContent = errorText(err);
+        p.textContent = errorText(err, st);
         cells[6].append(p);
       }
       tr.append(...cells);

@@ -83,9 +83,10 @@ async def create_study(request: web.Request) -> web.Response:
     recording_id = body.get("recording_id")
     if not isinstance(recording_id, str):
         raise web.HTTPBadRequest(reason="recording_id is required")
-    study = await request.app[studies_key].submit(user, recording_id, str(body.get("priority", "routine")),
-                                                  body.get("note") or "", _remote(request))
-    return web.json_response({"study": study.public(_now(request), _target(request))}, status=201)
+    service = request.app[studies_key]
+    study = await service.submit(user, recording_id, str(body.get("priority", "routine")), body.get("note") or "",
+                                 _remote(request))
+    return web.json_response({"study": await service.public_one(study)}, status=201)
 
 
 @endpoint
@@ -111,25 +112,27 @@ async def upload_study(request: web.Request) -> web.Response:
     if not files:
         raise web.HTTPBadRequest(reason="no file in the upload")
     ecg = await asyncio.to_thread(decode_upload, files)
-    study = await request.app[studies_key].submit_upload(user, ecg, fields.get("priority", "routine"),
-                                                         fields.get("note", ""), _remote(request))
-    return web.json_response({"study": study.public(_now(request), _target(request))}, status=201)
+    service = request.app[studies_key]
+    study = await service.submit_upload(user, ecg, fields.get("priority", "routine"), fields.get("note", ""),
+                                        _remote(request))
+    return web.json_response({"study": await service.public_one(study)}, status=201)
 
 
 @endpoint
 async def list_studies(request: web.Request) -> web.Response:
     user = require_user(request)
-    rows = await request.app[studies_key].list_studies(user, _remote(request))
-    now, target = _now(request), _target(request)
-    return web.json_response({"studies": [s.public(now, target) for s in rows]})
+    service = request.app[studies_key]
+    rows = await service.list_studies(user, _remote(request))
+    return web.json_response({"studies": await service.public(rows)})
 
 
 @endpoint
 async def worklist(request: web.Request) -> web.Response:
     user = require_user(request, "county_reader", "admin")
-    rows = await request.app[studies_key].worklist(user, _remote(request))
-    now, target = _now(request), _target(request)
-    return web.json_response({"now": now, "target_s": target, "studies": [s.public(now, target) for s in rows]})
+    service = request.app[studies_key]
+    rows = await service.worklist(user, _remote(request))
+    studies = await service.public(rows)
+    return web.json_response({"now": _now(request), "target_s": _target(request), "studies": studies})
 
 
 @endpoint
@@ -142,9 +145,9 @@ async def get_study(request: web.Request) -> web.Response:
 async def patch_study(request: web.Request) -> web.Response:
     user = require_user(request)
     body = await _body(request)
-    study = await request.app[studies_key].set_priority(user, _study_id(request), str(body.get("priority")),
-                                                        _remote(request))
-    return web.json_response({"study": study.public(_now(request), _target(request))})
+    service = request.app[studies_key]
+    study = await service.set_priority(user, _study_id(request), str(body.get("priority")), _remote(request))
+    return web.json_response({"study": await service.public_one(study)})
 
 
 def _lock_action(name: str) -> Handler:
@@ -161,7 +164,7 @@ def _lock_action(name: str) -> Handler:
             if not isinstance(reader_id, int):
                 raise web.HTTPBadRequest(reason="reader_id is required")
             study = await service.assign(user, sid, reader_id, _remote(request))
-        return web.json_response({"study": study.public(_now(request), _target(request))})
+        return web.json_response({"study": await service.public_one(study)})
 
     handler.__name__ = name
     return endpoint(handler)
@@ -170,6 +173,20 @@ def _lock_action(name: str) -> Handler:
 claim = _lock_action("claim")
 release = _lock_action("release")
 assign = _lock_action("assign")
+
+
+@endpoint
+async def previous_studies(request: web.Request) -> web.Response:
+    """The same patient's earlier studies the user may see, newest first (side-by-side comparison)."""
+    user = require_user(request)
+    return web.json_response(await request.app[studies_key].previous(user, _study_id(request), _remote(request)))
+
+
+@endpoint
+async def county_readers(request: web.Request) -> web.Response:
+    """The county readers of an admin's county (to assign a study to)."""
+    user = require_user(request, "admin")
+    return web.json_response({"readers": await request.app[studies_key].county_readers(user, _remote(request))})
 
 
 @endpoint
@@ -295,6 +312,7 @@ def add_study_routes(app: web.Application) -> None:
     r.add_get("/api/statements", statements)
     r.add_get("/api/worklist", worklist)
     r.add_get("/api/tat", turnaround)
+    r.add_get("/api/readers", county_readers)
     r.add_get("/api/studies", list_studies)
     r.add_post("/api/studies", create_study)
     r.add_post("/api/studies/upload", upload_study)
@@ -303,6 +321,7 @@ def add_study_routes(app: web.Application) -> None:
     r.add_post("/api/studies/{study_id}/claim", claim)
     r.add_post("/api/studies/{study_id}/release", release)
     r.add_post("/api/studies/{study_id}/assign", assign)
+    r.add_get("/api/studies/{study_id}/previous", previous_studies)
     r.add_get("/api/studies/{study_id}/annotations", get_annotations)
     r.add_post("/api/studies/{study_id}/annotations", post_annotation)
     r.add_get("/api/studies/{study_id}/report", get_report)

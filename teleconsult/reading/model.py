@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,17 +45,22 @@ class Study:
             return None
         return self.claimed_by
 
-    def public(self, now: float, target_s: float = TARGET_S) -> dict[str, Any]:
-        """The JSON form (never the patient reference)."""
+    def public(self, now: float, target_s: float = TARGET_S, names: Mapping[int, str] | None = None) -> dict[str, Any]:
+        """The JSON form (never the patient reference); ``names``: user id -> display name (or username)
+        for ``claimed_by_name`` and ``signed_by_name``."""
         end = self.signed_at if self.signed_at is not None else now
         waiting_s = max(0.0, end - self.received_at)
+        holder = self.lock_holder(now)
+        names = names or {}
         return {"id": self.id, "recording_id": self.recording_id, "org_id": self.org_id, "county_id": self.county_id,
                 "source": self.source, "requested_by": self.requested_by,
                 "requested_priority": self.requested_priority, "priority": self.priority, "note": self.note,
                 "flags": list(self.flags), "auto_findings": [dict(f) for f in self.auto_findings],
-                "status": self.status, "received_at": self.received_at, "claimed_by": self.lock_holder(now),
-                "lock_expires_at": self.lock_expires_at if self.lock_holder(now) is not None else None,
+                "status": self.status, "received_at": self.received_at, "claimed_by": holder,
+                "claimed_by_name": names.get(holder) if holder is not None else None,
+                "lock_expires_at": self.lock_expires_at if holder is not None else None,
                 "first_claimed_at": self.first_claimed_at, "signed_at": self.signed_at, "signed_by": self.signed_by,
+                "signed_by_name": names.get(self.signed_by) if self.signed_by is not None else None,
                 "report_version": self.report_version, "critical": self.critical,
                 "delivered_at": self.delivered_at, "acknowledged_at": self.acknowledged_at,
                 "acknowledged_by": self.acknowledged_by, "escalated_at": self.escalated_at,

@@ -166,6 +166,16 @@ class StudyService:
             raise NotFoundError("the study's recording is gone")
         return recording
 
+    async def public(self, studies: list[Study]) -> list[dict[str, Any]]:
+        """Studies in their JSON form, with the names of the readers holding or having signed them."""
+        now = self.clock()
+        ids = sorted({i for st in studies for i in (st.lock_holder(now), st.signed_by) if i is not None})
+        names = await self.db.call(self.store.user_names, ids) if ids else {}
+        return [st.public(now, self.target_s, names) for st in studies]
+
+    async def public_one(self, study: Study) -> dict[str, Any]:
+        return (await self.public([study]))[0]
+
     def _worklist_changed(self, study: Study, event: str) -> None:
         self.notices.publish(county_channel(study.county_id), {"t": "worklist", "study": study.id, "event": event,
                                                                "priority": study.priority})
@@ -217,8 +227,8 @@ class StudyService:
         device_id = await self.db.call(self.store.upload_device, org.id, "upload-" + secrets.token_hex(32), now)
         recording_id = "up-" + secrets.token_hex(8)
         n = int(ecg.samples.shape[0])
-        recording = Recording(recording_id, org.id, org.county_id, device_id, "", ecg.fs_hz, ecg.leads, ecg.gain,
-                              ecg.sample_type, min(n, 500), "ended", False, "", now, now, n)
+        recording = Recording(recording_id, org.id, org.county_id, device_id, ecg.patient_ref, ecg.fs_hz, ecg.leads,
+                              ecg.gain, ecg.sample_type, min(n, 500), "ended", False, "", now, now, n)
         beats = await asyncio.to_thread(store, self.archive, recording_id, ecg)
         await self.db.call(self.db.db.create_recording, recording)
         await self.db.call(self.db.db.end_recording, recording_id, n)
@@ -248,7 +258,7 @@ class StudyService:
         measurements = await asyncio.to_thread(self._measure, recording)
         versions = await self._versions_for(user, study)
         await self._audit(user, "study.view", f"study:{study.id}", "ok", remote)
-        return {"study": study.public(self.clock(), self.target_s), "recording": recording.summary(),
+        return {"study": await self.public_one(study), "recording": recording.summary(),
                 "auto_measurements": measurements,
                 "report": versions[-1].public() if versions else None,
                 "versions": [v.public() for v in versions]}
@@ -267,6 +277,40 @@ class StudyService:
         if not auth.may_see_drafts(user, study):
             versions = [v for v in versions if v.status == "signed"]
         return versions
+
+    async def previous(self, user: User, study_id: int, remote: str) -> dict[str, Any]:
+        """The same patient's earlier studies that ``user`` may see, newest first, for a side-by-side
+        comparison: each with its recording's summary and its newest signed report (or null).
+
+        Same patient = the same non-empty ``patient_ref`` of the recordings, within the study's county
+        (village doctors: their organisation's studies only). The patient reference is not returned.
+
+        Raises:
+            NotFoundError, Forbidden: as for viewing the study.
+        """
+        study = await self._study(user, study_id, "study.previous", remote)
+        org_only = None if user.role in ("county_reader", "admin") else user.org_id
+        rows = await self.db.call(self.store.previous_for_patient, study.id, org_only)
+        rows = [(st, v) for st, v in rows if auth.may_see_study(user, st)]
+        studies = await self.public([st for st, _ in rows])
+        authors = await self.db.call(self.store.user_names, sorted({v.author_id for _, v in rows if v is not None}))
+        out = []
+        for (st, version), public in zip(rows, studies, strict=True):
+            recording = await self.db.call(self.db.db.get_recording, st.recording_id)
+            out.append({"study": public, "recording": recording.summary() if recording else None,
+                        "report": None if version is None else {**version.public(),
+                                                                "reader": authors.get(version.author_id, "")}})
+        await self._audit(user, "study.previous", f"study:{study.id}", f"ok:{len(out)}", remote)
+        return {"studies": out}
+
+    async def county_readers(self, user: User, remote: str) -> list[dict[str, Any]]:
+        """The county readers of an admin's county (whom a study can be assigned to)."""
+        if user.role != "admin":
+            await self._audit(user, "readers.list", "", "forbidden", remote)
+            raise Forbidden("the list of readers is for county admins")
+        rows = await self.db.call(self.store.county_readers, user.county_id)
+        await self._audit(user, "readers.list", f"county:{user.county_id}", "ok", remote)
+        return [{"id": uid, "name": name} for uid, name in rows]
 
     async def set_priority(self, user: User, study_id: int, priority: str, remote: str) -> Study:
         study = await self._study(user, study_id, "study.priority", remote)
@@ -408,7 +452,7 @@ class StudyService:
         study = await self._study(user, study_id, "report.view", remote)
         versions = await self._versions_for(user, study)
         await self._audit(user, "report.view", f"study:{study_id}", "ok", remote)
-        return {"study": study.public(self.clock(), self.target_s),
+        return {"study": await self.public_one(study),
                 "current": versions[-1].public() if versions else None, "versions": [v.public() for v in versions]}
 
     async def save_draft(self, user: User, study_id: int, body: dict[str, Any], remote: str) -> ReportVersion:
@@ -486,7 +530,7 @@ class StudyService:
         known = catalogue()
         names = await self.db.call(self.store.user_names, [report.author_id])
         await self._audit(user, "report.push", f"study:{study_id}", f"ok:v{version}", "")
-        return {"t": "report", "study": study.public(self.clock(), self.target_s), "report": report.public(),
+        return {"t": "report", "study": await self.public_one(study), "report": report.public(),
                 "statements": [known[c].public() for c in report.statements if c in known],
                 "reader": names.get(report.author_id, ""), "must_acknowledge": bool(report.findings)}
 

@@ -6,6 +6,10 @@ WFDB zip; it derives missing limb leads and runs its own arrival checks); withou
 for a WFDB record sent as separate ``.hea`` + ``.dat`` files, the WFDB reader here.
 :func:`decode_upload` is the only place that knows the formats: everything after it
 (checks, archive, study) works on a :class:`DecodedEcg`.
+
+The file's patient id (DICOM ``PatientID``, SCP-ECG ``patient_id``, HL7 aECG subject id,
+MUSE/Sierra patient id, a WFDB header comment ``# Patient ID: …``) becomes the recording's
+``patient_ref``, which finds the patient's previous ECGs; it is never logged.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import io
 import tempfile
 import zipfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +29,9 @@ from teleconsult.storage.archive_files import FileArchive
 MIN_FS_HZ = 100.0  # below this an ECG cannot be read: refused
 LOW_FS_HZ = 250.0  # below this QRS/ST detail suffers: accepted, flagged for the sender and the reader
 MAX_UPLOAD_BYTES = 32 * 1024 * 1024
+MAX_PATIENT_REF_CHARS = 128
+# Field names of a patient id, compared lower-case without spaces, "_" or "-".
+_PATIENT_ID_KEYS = ("patientid", "subjectid")
 UPLOAD_BLOCK = 500  # samples per archive frame
 
 
@@ -36,12 +44,33 @@ class DecodedEcg:
     gain: float
     samples: np.ndarray
     flags: tuple[str, ...] = field(default=())
+    patient_ref: str = field(default="", repr=False)
 
     @property
     def sample_type(self) -> str:
         fits16 = (not self.samples.size or
                   (int(self.samples.min()) >= -32768 and int(self.samples.max()) <= 32767))
         return "int16" if fits16 else "int32"
+
+
+def patient_ref(fields: Mapping[str, str]) -> str:
+    """The patient id among a file's patient fields (``""`` when there is none)."""
+    for key, value in fields.items():
+        if "".join(c for c in key.lower() if c.isalnum()) in _PATIENT_ID_KEYS:
+            ref = " ".join(str(value).split())[:MAX_PATIENT_REF_CHARS]
+            if ref:
+                return ref
+    return ""
+
+
+def _comment_fields(comments: list[str]) -> dict[str, str]:
+    """WFDB header comments ``Key: value`` as fields."""
+    out: dict[str, str] = {}
+    for comment in comments:
+        key, sep, value = str(comment).partition(":")
+        if sep and value.strip():
+            out.setdefault(key.strip(), value.strip())
+    return out
 
 
 def _wfdb_files(files: dict[str, bytes]) -> dict[str, bytes]:
@@ -101,7 +130,8 @@ def decode_upload(files: dict[str, bytes]) -> DecodedEcg:
     else:  # leads with their own gains: one common scale of 1 µV per unit
         physical = (d.astype(np.float64) - np.asarray(baselines)) / np.asarray(gains)
         samples, gain = np.round(physical * 1000.0).astype(np.int64), 1000.0
-    return check(DecodedEcg(fs_hz, leads, gain, samples))
+    ref = patient_ref(_comment_fields(list(record.comments or [])))
+    return check(DecodedEcg(fs_hz, leads, gain, samples, patient_ref=ref))
 
 
 def _read_with_ecgfiles(filename: str, data: bytes) -> DecodedEcg | None:
@@ -116,7 +146,8 @@ def _read_with_ecgfiles(filename: str, data: bytes) -> DecodedEcg | None:
         raise BadRequest(str(exc)) from None
     samples = np.nan_to_num(np.asarray(ecg.samples, dtype=np.float64), nan=0.0)
     flags = tuple(f"import:{code}" for code in ecg.problem_codes())
-    return DecodedEcg(float(ecg.fs_hz), tuple(ecg.leads), 1000.0, np.round(samples * 1000.0).astype(np.int64), flags)
+    return DecodedEcg(float(ecg.fs_hz), tuple(ecg.leads), 1000.0, np.round(samples * 1000.0).astype(np.int64), flags,
+                      patient_ref(ecg.patient.fields))
 
 
 def check(ecg: DecodedEcg) -> DecodedEcg:
@@ -136,7 +167,7 @@ def check(ecg: DecodedEcg) -> DecodedEcg:
         flags.append("low_sampling_rate")
     if len(ecg.leads) < 12:
         flags.append("fewer_than_12_leads")
-    return DecodedEcg(ecg.fs_hz, ecg.leads, ecg.gain, ecg.samples, tuple(flags))
+    return DecodedEcg(ecg.fs_hz, ecg.leads, ecg.gain, ecg.samples, tuple(flags), ecg.patient_ref)
 
 
 def store(archive: FileArchive, recording_id: str, ecg: DecodedEcg) -> np.ndarray:
@@ -158,5 +189,5 @@ def store(archive: FileArchive, recording_id: str, ecg: DecodedEcg) -> np.ndarra
     return np.asarray(beats, dtype=np.int64)
 
 
-__all__ = ["DecodedEcg", "LOW_FS_HZ", "MAX_UPLOAD_BYTES", "MIN_FS_HZ", "UPLOAD_BLOCK", "check", "decode_upload",
-           "store"]
+__all__ = ["DecodedEcg", "LOW_FS_HZ", "MAX_PATIENT_REF_CHARS", "MAX_UPLOAD_BYTES", "MIN_FS_HZ", "UPLOAD_BLOCK", "check",
+           "decode_upload", "patient_ref", "store"]

@@ -121,6 +121,35 @@ class StudyStore:
         return [_study(r) for r in self._rows(
             "SELECT * FROM studies WHERE county_id = ? ORDER BY received_at DESC, id DESC LIMIT ?", county_id, limit)]
 
+    def previous_for_patient(self, study_id: int, org_id: int | None = None,
+                             limit: int = 20) -> list[tuple[Study, ReportVersion | None]]:
+        """The earlier studies of the same patient as ``study_id``, newest first, each with its newest
+        signed report version (``None`` while unsigned).
+
+        Same patient: the recordings' non-empty ``patient_ref`` is equal; always within the study's
+        county (``org_id``: only that organisation's studies, for village doctors). Earlier: received
+        before it (or at the same time with a smaller id).
+        """
+        org_only = "" if org_id is None else "AND s.org_id = ? "
+        rows = self._rows(
+            "SELECT s.* FROM studies cur JOIN recordings rc ON rc.id = cur.recording_id "
+            "JOIN recordings r ON r.county_id = cur.county_id AND r.patient_ref = rc.patient_ref "
+            "JOIN studies s ON s.recording_id = r.id AND s.county_id = cur.county_id "
+            "WHERE cur.id = ? AND rc.patient_ref <> '' AND s.id <> cur.id "
+            "AND (s.received_at < cur.received_at OR (s.received_at = cur.received_at AND s.id < cur.id)) "
+            f"{org_only}ORDER BY s.received_at DESC, s.id DESC LIMIT ?",
+            study_id, *([] if org_id is None else [org_id]), limit)
+        studies = [_study(r) for r in rows]
+        signed: dict[int, ReportVersion] = {}
+        ids = [st.id for st in studies if st.status == "signed"]
+        if ids:
+            marks = ", ".join("?" for _ in ids)
+            signed = {int(r["study_id"]): _version(r) for r in self._rows(
+                f"SELECT v.* FROM report_versions v "
+                f"JOIN studies s ON s.id = v.study_id AND v.version = s.report_version "
+                f"WHERE v.status = 'signed' AND s.id IN ({marks})", *ids)}
+        return [(st, signed.get(st.id)) for st in studies]
+
     def pending_reports_for_org(self, org_id: int) -> list[Study]:
         """Signed studies whose newest version the village has not acknowledged (to push again on connect)."""
         return [_study(r) for r in self._rows(
@@ -338,6 +367,13 @@ class StudyStore:
         marks = ", ".join("?" for _ in user_ids)
         return {int(r["id"]): (r["display_name"] or r["username"]) for r in self._rows(
             f"SELECT id, username, display_name FROM users WHERE id IN ({marks})", *user_ids)}
+
+    def county_readers(self, county_id: int) -> list[tuple[int, str]]:
+        """(id, display name or username) of the county readers of a county, by name."""
+        rows = self._rows("SELECT users.id, users.username, users.display_name FROM users "
+                          "JOIN orgs ON orgs.id = users.org_id WHERE users.role = 'county_reader' "
+                          "AND orgs.county_id = ? ORDER BY users.id", county_id)
+        return sorted(((int(r["id"]), r["display_name"] or r["username"]) for r in rows), key=lambda p: (p[1], p[0]))
 
     def county_user(self, user_id: int) -> tuple[str, int] | None:
         """(role, county id) of a user."""

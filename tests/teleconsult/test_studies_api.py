@@ -47,8 +47,9 @@ def more_users(settings: Settings, seed: Seed) -> None:
         db.close()
 
 
-def wfdb_upload(seconds: float = 10.0, rate_bpm: float = 75.0) -> dict[str, bytes]:
-    """A synthetic 3-lead WFDB record (spikes as QRS complexes) as the files a cart would send."""
+def wfdb_upload(seconds: float = 10.0, rate_bpm: float = 75.0, patient: str = "") -> dict[str, bytes]:
+    """A synthetic 3-lead WFDB record (spikes as QRS complexes) as the files a cart would send
+    (``patient``: a ``Patient ID:`` header comment)."""
     import wfdb
 
     n = int(seconds * FS)
@@ -59,7 +60,7 @@ def wfdb_upload(seconds: float = 10.0, rate_bpm: float = 75.0) -> dict[str, byte
     with tempfile.TemporaryDirectory() as tmp:
         wfdb.wrsamp("cart01", fs=FS, units=["mV"] * 3, sig_name=["I", "II", "V1"],
                     d_signal=np.round(x * 1000).astype(np.int16), fmt=["16"] * 3, adc_gain=[1000.0] * 3,
-                    baseline=[0] * 3, write_dir=tmp)
+                    baseline=[0] * 3, comments=[f"Patient ID: {patient}"] if patient else None, write_dir=tmp)
         return {name: (Path(tmp) / name).read_bytes() for name in ("cart01.hea", "cart01.dat")}
 
 
@@ -354,3 +355,107 @@ async def test_a_real_12_lead_upload_is_measured_to_prefill_the_report(client: T
         value = getattr(expected, key)
         assert value is not None and shown[key] == pytest.approx(value, abs=0.06), key
     assert 40 < shown["heart_rate_bpm"] < 150 and 60 <= shown["qrs_ms"] <= 160 and 300 <= shown["qt_ms"] <= 500
+
+
+async def test_previous_ecgs_of_the_same_patient(client: TestClient, seed: Seed, more_users: None) -> None:
+    """Earlier studies of the same patient: within the county (a village doctor: the own village),
+    newest first, with the signed report; never another patient, another county or an empty reference."""
+    db = Database(_db_path(client))
+    try:
+        township = db.get_org(seed.village_a).parent_id
+        assert township is not None
+        village_a2 = db.create_org("Village A1b", "village", township)
+        db.create_user("doctor_a3", auth.hash_password(PASSWORD), "village_doctor", village_a2.id)
+    finally:
+        db.close()
+    doctor, doctor_a3, doctor_b = [await login(client, n) for n in ("doctor_a", "doctor_a3", "doctor_b")]
+    reader, reader_b, admin = [await login(client, n) for n in ("reader_a", "reader_b", "admin_a")]
+    patient = "TCP-0042-SECRET"
+    first = (await upload(client, doctor, patient=patient))["id"]
+    other_patient = (await upload(client, doctor, patient="TCP-0043"))["id"]
+    no_patient = (await upload(client, doctor))["id"]
+    other_village = (await upload(client, doctor_a3, patient=patient))["id"]
+    other_county = (await upload(client, doctor_b, patient=patient))["id"]
+    latest = (await upload(client, doctor, patient=patient))["id"]
+    no_patient_2 = (await upload(client, doctor))["id"]
+    # the first is signed: its report comes along
+    await api(client, "POST", f"/api/studies/{first}/claim", reader)
+    await api(client, "PUT", f"/api/studies/{first}/report", reader,
+              {"statements": ["SR", "NORM"], "free_text": "正常", "measurements": {"heart_rate_bpm": 75, "qt_ms": 380}})
+    await api(client, "POST", f"/api/studies/{first}/report/sign", reader)
+
+    async def previous(token: str, sid: int, status: int = 200) -> list[dict[str, Any]]:
+        response = await client.get(f"/api/studies/{sid}/previous", headers={"Authorization": f"Bearer {token}"})
+        text = await response.text()
+        assert response.status == status, text
+        assert patient not in text  # the patient reference itself never leaves the server
+        return list(json.loads(text)["studies"]) if status == 200 else []
+
+    # county readers and admins: the county's earlier studies of the patient, newest first
+    for token in (reader, admin):
+        rows = await previous(token, latest)
+        assert [r["study"]["id"] for r in rows] == [other_village, first]
+        assert rows[0]["report"] is None and rows[0]["study"]["status"] == "received"
+        report = rows[1]["report"]
+        assert report["status"] == "signed" and report["statements"] == ["SR", "NORM"]
+        assert report["measurements"] == {"heart_rate_bpm": 75.0, "qt_ms": 380.0} and report["reader"] == "reader_a"
+        assert rows[1]["recording"]["fs_hz"] == FS and rows[1]["recording"]["leads"] == ["I", "II", "V1"]
+        assert rows[1]["study"]["signed_by_name"] == "reader_a"
+    # the village doctor: the own village's only; another village's doctor: theirs only
+    assert [r["study"]["id"] for r in await previous(doctor, latest)] == [first]
+    assert [r["study"]["id"] for r in await previous(doctor_a3, other_village)] == []
+    await previous(doctor_a3, latest, status=403)
+    # earlier only; another patient, no patient reference, another county: never
+    assert await previous(reader, first) == []
+    assert await previous(reader, other_patient) == []
+    assert await previous(reader, no_patient) == [] and await previous(reader, no_patient_2) == []
+    await previous(reader_b, latest, status=403)
+    assert await previous(reader_b, other_county) == []
+    await previous(doctor_b, latest, status=403)
+
+    db = Database(_db_path(client))
+    try:
+        audits = [r for r in db.audit_rows(5000) if r["action"] == "study.previous"]
+        with db.engine.session() as session:
+            refs = {r["patient_ref"] for r in session.rows("SELECT patient_ref FROM recordings")}
+    finally:
+        db.close()
+    assert refs == {patient, "TCP-0043", ""}  # the uploaded file's patient id is the recording's reference
+    assert (f"study:{latest}", "ok:2") in {(r["object"], r["outcome"]) for r in audits}
+    assert (f"study:{latest}", "forbidden") in {(r["object"], r["outcome"]) for r in audits}
+    assert not any(patient in str(dict(r)) for r in audits)
+
+
+async def test_claimant_names_and_the_county_readers_list(client: TestClient, more_users: None) -> None:
+    doctor, reader, admin = [await login(client, n) for n in ("doctor_a", "reader_a", "admin_a")]
+    sid = (await upload(client, doctor))["id"]
+    study = (await api(client, "GET", f"/api/studies/{sid}", reader))["study"]
+    assert study["claimed_by"] is None and study["claimed_by_name"] is None
+    claimed = (await api(client, "POST", f"/api/studies/{sid}/claim", reader))["study"]
+    assert claimed["claimed_by_name"] == "reader_a"
+    work = (await api(client, "GET", "/api/worklist", admin))["studies"]
+    assert [(s["id"], s["claimed_by_name"]) for s in work] == [(sid, "reader_a")]
+    readers = (await api(client, "GET", "/api/readers", admin))["readers"]
+    assert [r["name"] for r in readers] == ["reader_a", "reader_a2"]  # county A's readers only
+    await api(client, "GET", "/api/readers", reader, status=403)
+    await api(client, "GET", "/api/readers", doctor, status=403)
+    target = next(r["id"] for r in readers if r["name"] == "reader_a2")
+    assigned = (await api(client, "POST", f"/api/studies/{sid}/assign", admin, {"reader_id": target}))["study"]
+    assert assigned["claimed_by"] == target and assigned["claimed_by_name"] == "reader_a2"
+
+
+def test_an_uploaded_files_patient_id_becomes_the_patient_reference() -> None:
+    from teleconsult import ecgfiles
+    from teleconsult.services.uploads import decode_upload, patient_ref
+    from tests.conftest import SHARED
+
+    path = SHARED / "data" / "ecg-files" / "dicom" / "cardio_sample_12lead.dcm"
+    if not path.exists():
+        pytest.skip(f"{path} is missing")
+    data = path.read_bytes()
+    ecg = decode_upload({path.name: data})
+    assert ecg.patient_ref and ecg.patient_ref == ecgfiles.read_ecg(data, path.name).patient.get("PatientID")
+    from_comment = decode_upload(wfdb_upload(patient=" PAT-7  X "))
+    assert from_comment.patient_ref == "PAT-7 X" and "PAT-7" not in repr(from_comment)
+    assert decode_upload(wfdb_upload()).patient_ref == ""
+    assert patient_ref({"subject_id": "S1", "name": "x"}) == "S1" and patient_ref({"Patient-ID": ""}) == ""

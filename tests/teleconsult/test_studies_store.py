@@ -125,3 +125,43 @@ def test_annotations_are_an_append_only_log_guarded_by_the_lock(db: Database) ->
         store.append_annotation(AnnotationEntry(0, sid, r2, now, "beat.delete", 200), first.id, now, 60.0)
     store.append_annotation(AnnotationEntry(0, sid, r1, now, "undo", target=first.id), first.id, now, 60.0)
     assert [e.op for e in store.annotation_log(sid)] == ["beat.relabel", "undo"]
+
+
+def test_previous_studies_of_the_same_patient(db: Database) -> None:
+    """Same non-empty patient reference, same county, earlier; newest first, with the signed version."""
+    from dataclasses import replace
+
+    w = world(db)  # rec-study-1: patient "PATIENT-张三" (tests.teleconsult.test_sql.recording)
+    store, county, first = w["store"], w["county"], w["study"]
+    village, doc, r1 = first.org_id, w["users"]["doc"].id, w["users"]["r1"].id
+    device = db.create_device(village, "cart 2", "hash-2", None)
+    county_b = db.create_org("County B", "county")
+    village_b = db.create_org("Village B1a", "village", db.create_org("Township B1", "township", county_b.id).id)
+    device_b = db.create_device(village_b.id, "cart b", "hash-b", None)
+    t0 = first.received_at
+
+    def study(rid: str, ref: str, at: float, org: int = village, cty: int = county.id, dev: int = device.id) -> int:
+        db.create_recording(replace(recording(dev, org, cty, rid=rid), patient_ref=ref))
+        return store.create_study(rid, org, cty, "upload", doc, "routine", "routine", "", [], [], at).id
+
+    other_patient = study("rec-p2", "PATIENT-李四", t0 + 1)
+    no_ref = study("rec-none", "", t0 + 2)
+    no_ref_later = study("rec-none-2", "", t0 + 3)
+    other_county = study("rec-b", "PATIENT-张三", t0 + 4, village_b.id, county_b.id, device_b.id)
+    latest = study("rec-p1-b", "PATIENT-张三", t0 + 5)
+    store.claim(first.id, r1, county.id, t0 + 6, 60.0)
+    store.save_draft(first.id, r1, ["SR"], "", {"heart_rate_bpm": 70.0}, [], t0 + 6, 60.0)
+    store.sign(first.id, r1, t0 + 7, 60.0)
+    store.amend(first.id, r1, 1, ["SR", "NORM"], "", {"heart_rate_bpm": 71.0}, [], "add NORM", t0 + 8)
+
+    rows = store.previous_for_patient(latest)
+    assert [(s.id, v.version if v else None) for s, v in rows] == [(first.id, 2)]  # the newest signed version
+    assert rows[0][1] is not None and rows[0][1].statements == ("SR", "NORM")
+    assert store.previous_for_patient(latest, org_id=village) == rows[:1]
+    assert store.previous_for_patient(latest, org_id=village_b.id) == []
+    assert store.previous_for_patient(first.id) == []  # nothing earlier
+    assert store.previous_for_patient(other_patient) == []
+    assert store.previous_for_patient(no_ref_later) == [] and store.previous_for_patient(no_ref) == []
+    assert store.previous_for_patient(other_county) == []  # the county A studies never
+    assert [name for _, name in store.county_readers(county.id)] == ["r1", "r2"]
+    assert store.county_readers(county_b.id) == []

@@ -6,6 +6,8 @@ the worklist, measures with calipers (a known drag distance at a known calibrati
 relabels a beat, picks statements, signs; a second reader of the county cannot claim it (the
 page says who is reading it); the doctor's page shows the pushed report within 1 s of the
 signature, sends the delivery receipt and acknowledges it; the TAT page shows the times.
+Then the patient's previous ECG side by side (two PTB-XL ECGs of one patient, uploaded with
+the same patient id), and an admin releasing and reassigning a study.
 Screenshots go to /tmp/reading-*.png.
 """
 
@@ -134,11 +136,12 @@ def test_upload_read_sign_push_acknowledge_tat(open_page: Callable[..., Any], wo
     reader2 = open_page("reader_a2", world.password, lang="en")
     reader2.click("[data-nav='worklist']")
     row2 = reader2.wait_for_selector(row)
-    reader2.wait_for_function(
-        f"document.querySelector(\"{row} td:nth-child(6)\").textContent.startsWith('reader #')")
+    reader2.wait_for_function(  # the reader's name, not a number
+        f"document.querySelector(\"{row} td:nth-child(6)\").textContent === 'reader_a is reading it'")
     reader2.click(f"{row} button.claim")
     conflict = reader2.wait_for_selector(f"{row} .row-error")
-    assert conflict.text_content().startswith("Another reader (#"), conflict.text_content()
+    reader2.wait_for_function(
+        f"document.querySelector(\"{row} .row-error\").textContent.startsWith('Another reader (reader_a)')")
     assert "is reading this ECG; it cannot be claimed" in (conflict.text_content() or "")
     assert reader2.evaluate("location.hash") == "#/worklist"
     assert row2 is not None
@@ -252,6 +255,176 @@ def test_upload_read_sign_push_acknowledge_tat(open_page: Callable[..., Any], wo
     assert reader.locator("#tat-county tbody th").all_text_contents() == ["County A"]
     assert reader.is_visible("#tat-no-breaches")
     reader.screenshot(path=str(SHOTS / "reading-tat.png"), full_page=True)
+
+
+PTBXL_SERIAL = ("00023_hr", "00026_hr")  # one PTB-XL patient (13619): atrial flutter, then sinus rhythm
+
+
+def with_patient_id(tmp: Path, record: str, patient: str) -> list[str]:
+    """A PTB-XL record as a cart would send it, its header carrying ``# Patient ID: …``."""
+    src = SHARED / "data" / "ptbxl" / "records500" / "00000" / record
+    need(src.with_suffix(".hea").exists(), f"PTB-XL record not found: {src}")
+    hea, dat = tmp / f"{record}.hea", tmp / f"{record}.dat"
+    hea.write_text(src.with_suffix(".hea").read_text().rstrip("\n") + f"\n# Patient ID: {patient}\n")
+    dat.write_bytes(src.with_suffix(".dat").read_bytes())
+    return [str(hea), str(dat)]
+
+
+def doctor_uploads(doctor: Any, files: list[str], note: str) -> int:
+    """Upload from the doctor's page; the id of the new study ("received" at once)."""
+    before = doctor.evaluate("document.querySelector('#upload-result .received')?.dataset.study ?? ''")
+    doctor.set_input_files("#upload-file", files)
+    doctor.fill("#upload-note", note)
+    doctor.click("#upload-submit")
+    doctor.wait_for_function("(b) => (document.querySelector('#upload-result .received')?.dataset.study ?? b) !== b",
+                             arg=before)
+    study = int(doctor.get_attribute("#upload-result .received", "data-study") or "0")
+    assert study > 0
+    return study
+
+
+API_JS = """
+async ([method, path, body]) => {
+  const r = await fetch(path, {method, credentials: "same-origin",
+    headers: body ? {"Content-Type": "application/json"} : {}, body: body ? JSON.stringify(body) : undefined});
+  return {status: r.status, body: await r.json()};
+}
+"""
+
+
+def call(page: Any, method: str, path: str, body: Any = None) -> Any:
+    out = page.evaluate(API_JS, [method, path, body])
+    assert out["status"] < 300, out
+    return out["body"]
+
+
+def test_previous_ecg_of_the_patient_side_by_side(open_page: Callable[..., Any], world: World,
+                                                  tmp_path: Path) -> None:
+    patient = "PTBXL-13619"
+    doctor = open_page("doctor_a", world.password)
+    doctor.click("[data-nav='mine']")
+    doctor.wait_for_selector("#mine-view:not([hidden])")
+    first = doctor_uploads(doctor, with_patient_id(tmp_path, PTBXL_SERIAL[0], patient), "心悸")
+    second = doctor_uploads(doctor, with_patient_id(tmp_path, PTBXL_SERIAL[1], patient), "复查")
+    assert second != first
+
+    reader = open_page("reader_a", world.password)
+    # The first ECG was read and signed: atrial flutter.
+    call(reader, "POST", f"/api/studies/{first}/claim")
+    call(reader, "PUT", f"/api/studies/{first}/report",
+         {"statements": ["AFLT"], "free_text": "", "measurements": {"heart_rate_bpm": 88, "qrs_ms": 96}})
+    call(reader, "POST", f"/api/studies/{first}/report/sign")
+
+    # The second ECG: open it, the comparison lists the first.
+    reader.click("[data-nav='worklist']")
+    reader.wait_for_selector(f"#worklist tr[data-id='{second}']")
+    reader.click(f"#worklist tr[data-id='{second}'] button.claim")
+    reader.wait_for_selector("#study-lock.mine")
+    reader.wait_for_function("document.getElementById('study-ecg').dataset.panels === '13'")
+    reader.wait_for_selector("#compare-bar:not([hidden])")
+    assert reader.text_content("label[for='compare-select']") == "对比 Compare with previous"
+    reader.wait_for_function("document.querySelectorAll('#compare-select option').length === 2")
+    options = reader.locator("#compare-select option").all_text_contents()
+    assert options[0] == "选择该患者的既往心电（1 份）", options
+    assert options[1].startswith(f"心电 #{first} · ") and options[1].endswith("心房扑动 atrial flutter"), options
+    assert reader.is_hidden("#compare-panel")
+    reader.select_option("#compare-select", str(first))
+    reader.wait_for_selector(f"#compare-panel[data-study='{first}']:not([hidden])")
+    # The previous ECG at the same true scale and layout, drawn (trace ink), with its beats.
+    reader.wait_for_function(
+        "(() => { const d = document.getElementById('compare-ecg').dataset;"
+        " return d.layout === '12' && d.panels === '13' && Number(d.beatsDrawn) >= 5; })()")
+    assert reader.eval_on_selector("#compare-ecg", INK_JS) > 4000
+
+    def scale(sel: str) -> dict[str, Any]:
+        return reader.eval_on_selector(sel, "c => ({speed: c.dataset.speed, gain: c.dataset.gain,"
+                                            " px: c.dataset.pxPerMm, layout: c.dataset.layout,"
+                                            " w: c.getBoundingClientRect().width})")
+
+    assert scale("#compare-ecg") == scale("#study-ecg")
+    assert scale("#study-ecg")["speed"] == "25" and scale("#study-ecg")["px"] == str(PX_PER_MM)
+    # Both reports next to each other: statements and key measurements.
+    heads = reader.locator("#compare-table thead th").all_text_contents()
+    assert heads[1] == f"本次心电 #{second}" and heads[2].startswith(f"既往心电 #{first}（"), heads
+    prev_stmts = reader.locator("#compare-table tr[data-key='statements'] td").nth(1)
+    assert prev_stmts.locator("li").all_text_contents() == ["心房扑动 atrial flutter"]
+    hr = reader.locator("#compare-table tr[data-key='heart_rate_bpm'] td").all_text_contents()
+    assert hr[1] == "88 次/分" and hr[0].endswith("次/分") and hr[0] != "—", hr
+    assert reader.locator("#compare-table tr[data-key='report'] td").nth(1).text_content().startswith(
+        "第 1 版，reader_a 签发于")
+    # The current report as it is written shows beside the previous one.
+    reader.fill("#stmt-search", "窦性心律")
+    reader.click("#stmt-results button[data-code='SR']")
+    reader.wait_for_function("[...document.querySelectorAll(\"#compare-table tr[data-key='statements'] td\")][0]"
+                             ".textContent.includes('窦性心律')")
+    # Paper speed and gain apply to both.
+    reader.select_option("#study-gain", "5")
+    reader.select_option("#study-speed", "50")
+    reader.wait_for_function("document.getElementById('compare-ecg').dataset.speed === '50'")
+    assert scale("#compare-ecg") == scale("#study-ecg")
+    assert scale("#compare-ecg")["gain"] == "5"
+    reader.select_option("#study-speed", "25")
+    reader.select_option("#study-gain", "10")
+    reader.wait_for_function("document.getElementById('compare-ecg').dataset.speed === '25'")
+    reader.locator("#compare-panel").scroll_into_view_if_needed()
+    reader.screenshot(path=str(SHOTS / "reading-compare.png"), full_page=True)
+    # The first study has no earlier one; another county's reader gets nothing.
+    assert call(reader, "GET", f"/api/studies/{first}/previous")["studies"] == []
+    other = open_page("reader_b", world.password)
+    assert other.evaluate(f"fetch('/api/studies/{second}/previous').then(r => r.status)") == 403
+    reader.click("#compare-close")
+    reader.wait_for_selector("#compare-panel[hidden]", state="attached")
+
+
+def test_admin_releases_and_assigns_a_study(open_page: Callable[..., Any], world: World,
+                                            ptbxl_files: list[str]) -> None:
+    world.user("reader_a2", "county_reader", world.county_a)
+    world.user("admin_a", "admin", world.county_a)
+    doctor = open_page("doctor_a", world.password)
+    doctor.click("[data-nav='mine']")
+    doctor.wait_for_selector("#mine-view:not([hidden])")
+    study = doctor_uploads(doctor, ptbxl_files, "胸闷")
+    reader = open_page("reader_a", world.password)
+    call(reader, "POST", f"/api/studies/{study}/claim")
+
+    admin = open_page("admin_a", world.password)
+    admin.click("[data-nav='worklist']")
+    row = f"#worklist tr[data-id='{study}']"
+    admin.wait_for_selector(row)
+    assert admin.text_content(f"{row} td:nth-child(6)") == "reader_a 正在阅读"
+    assert admin.locator(f"{row} button.claim").count() == 0
+    # release from the worklist
+    admin.click(f"{row} button.release")
+    admin.wait_for_function(f"document.querySelector(\"{row} td:nth-child(6)\").textContent === '未认领'")
+    assert admin.locator(f"{row} button.release").count() == 0
+    call(reader, "POST", f"/api/studies/{study}/claim")  # reader_a takes it again
+    admin.wait_for_function(  # the worklist notice refreshes the admin's list
+        f"document.querySelector(\"{row} td:nth-child(6)\").textContent === 'reader_a 正在阅读'")
+    # release and assign in the viewer
+    admin.click(f"{row} button.view")
+    admin.wait_for_selector("#admin-lock:not([hidden])")
+    assert admin.text_content("#study-lock") == "reader_a 正在阅读"
+    assert admin.is_hidden("#study-claim") and admin.is_hidden("#study-release")
+    admin.click("#admin-release")
+    admin.wait_for_function("document.getElementById('study-lock').textContent === '未认领'")
+    assert admin.text_content("#admin-msg") == "已解除锁定"
+    assert admin.is_hidden("#admin-release")
+    admin.wait_for_function("document.querySelectorAll('#assign-reader option').length === 3")
+    assert admin.locator("#assign-reader option").all_text_contents() == ["选择阅读医师", "reader_a", "reader_a2"]
+    assert admin.is_disabled("#assign-submit")
+    admin.select_option("#assign-reader", label="reader_a2")
+    admin.click("#assign-submit")
+    admin.wait_for_function("document.getElementById('study-lock').textContent === 'reader_a2 正在阅读'")
+    assert admin.text_content("#admin-msg") == "已指派给 reader_a2"
+    admin.screenshot(path=str(SHOTS / "reading-admin-assign.png"), full_page=True)
+    # reader_a lost it; reader_a2 holds it and continues from the worklist.
+    assert reader.evaluate(f"fetch('/api/studies/{study}/claim', {{method: 'POST'}}).then(r => r.status)") == 409
+    reader2 = open_page("reader_a2", world.password)
+    reader2.click("[data-nav='worklist']")
+    reader2.wait_for_selector(f"{row} button.claim")
+    assert reader2.text_content(f"{row} button.claim") == "继续阅读"
+    reader2.click(f"{row} button.claim")
+    reader2.wait_for_selector("#study-lock.mine")
 
 
 @pytest.fixture
