@@ -281,10 +281,23 @@ async function requestConsult({ reason, urgency, recordingId, audioFirst }) {
   show("#cancel-request");
   const started = performance.now() - (answer.consult.waiting_s || 0) * 1000;
   const onDuty = answer.presence ? answer.presence.on_duty : 0;
-  const tick = () => {
-    if (S.consult && S.consult.state === "waiting" && !S.ended) {
-      status.dataset.state = "waiting";
-      status.textContent = t("waiting", { wait: mmss((performance.now() - started) / 1000), n: onDuty });
+  let queue = answer.queue || null;
+  let polled = performance.now();
+  const tick = async () => {
+    if (!S.consult || S.consult.state !== "waiting" || S.ended) return;
+    status.dataset.state = "waiting";
+    const wait = mmss((performance.now() - started) / 1000);
+    status.textContent = queue
+      ? t("waiting_queue", { wait, n: onDuty, pos: queue.position, of: queue.waiting })
+      : t("waiting", { wait, n: onDuty });
+    status.dataset.position = queue ? String(queue.position) : "";
+    if (performance.now() - polled > 3000) {  // where the request stands in the county's queue
+      polled = performance.now();
+      const id = S.consult.id;
+      try {
+        const detail = await call(`/api/consults/${id}`);
+        if (S.consult && S.consult.id === id) queue = detail.queue || null;
+      } catch (_) { /* the socket reports what matters; keep the last position */ }
     }
   };
   tick();

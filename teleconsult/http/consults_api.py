@@ -87,7 +87,9 @@ async def request_consult(request: web.Request, who: Principal) -> web.Response:
     consult, summary = await request.app[consults_key].request(
         who, body.get("urgency", "routine"), body.get("reason", ""), body.get("patient_ref", ""),
         None if recording in (None, "") else recording, _remote(request))
-    return web.json_response({"consult": consult.public(time.time()), "presence": summary}, status=201)
+    queue = await request.app[consults_key].queue_position(consult)
+    return web.json_response({"consult": consult.public(time.time()), "presence": summary, "queue": queue},
+                             status=201)
 
 
 @endpoint
@@ -116,8 +118,9 @@ async def queue(request: web.Request, who: Principal) -> web.Response:
 
 @endpoint
 async def get_consult(request: web.Request, who: Principal) -> web.Response:
-    consult, transitions, messages = await request.app[consults_key].detail(who, _id(request), _remote(request))
-    return web.json_response({"consult": consult.public(time.time()),
+    service = request.app[consults_key]
+    consult, transitions, messages = await service.detail(who, _id(request), _remote(request))
+    return web.json_response({"consult": consult.public(time.time()), "queue": await service.queue_position(consult),
                               "transitions": [t.public() for t in transitions],
                               "messages": [m.public() for m in messages]})
 

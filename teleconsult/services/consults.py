@@ -386,6 +386,15 @@ class ConsultService:
         await self.audit(who, "consult.view", consult_id, "ok", remote)
         return consult, transitions, messages
 
+    async def queue_position(self, consult: Consult) -> dict[str, int] | None:
+        """Where a waiting consult stands in its county's queue (1 = next), or None."""
+        if consult.state != "waiting":
+            return None
+        waiting = await self._call(self.store.queue, consult.county_id)
+        ids = [c.id for c in waiting]
+        return {"position": ids.index(consult.id) + 1 if consult.id in ids else len(ids) + 1,
+                "waiting": len(ids)}
+
     async def queue(self, who: Principal) -> list[Consult]:
         if who.kind != "user" or who.role not in ("county_reader", "admin"):
             raise Forbidden("the queue is for county doctors")

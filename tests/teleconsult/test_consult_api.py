@@ -94,6 +94,13 @@ async def test_queue_accept_and_who_may(client: TestClient, seed: Seed, extra_us
     reader_b, reader_a2, doctor_a2 = await users(client, "reader_b", "reader_a2", "doctor_a2")
     queue = await reader("GET", "/api/consults/queue")
     assert [c["id"] for c in queue["consults"]] == [cid] and queue["presence"]["on_duty"] == 1
+    # the requester sees where it stands: a later STAT request goes before it
+    assert (await doctor("GET", f"/api/consults/{cid}"))["queue"] == {"position": 1, "waiting": 1}
+    stat = await doctor_a2("POST", "/api/consults", {"urgency": "stat", "reason": "VT?"}, status=201)
+    assert stat["queue"] == {"position": 1, "waiting": 2}
+    assert (await doctor("GET", f"/api/consults/{cid}"))["queue"] == {"position": 2, "waiting": 2}
+    await doctor_a2("POST", f"/api/consults/{stat['consult']['id']}/cancel", {})
+    assert (await doctor("GET", f"/api/consults/{cid}"))["queue"] == {"position": 1, "waiting": 1}
     assert (await reader_b("GET", "/api/consults/queue"))["consults"] == []
     await doctor("GET", "/api/consults/queue", status=403)
     await reader_b("POST", f"/api/consults/{cid}/accept", status=403)  # another county

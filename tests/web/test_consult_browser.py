@@ -180,6 +180,8 @@ def test_village_and_county_doctor_consult(open_page: Callable[..., Any], world:
     consult_id = request(village)
     village.wait_for_selector("#check-turn[data-state='not_configured']")  # no TURN in this server's settings
     assert "值班医生 1 位" in (village.text_content("#request-status") or "")
+    assert "排队第 1 位" in (village.text_content("#request-status") or "")  # its place in the county's queue
+    assert village.get_attribute("#request-status", "data-position") == "1"
     village.screenshot(path=f"{SHOTS}/consult-village-waiting.png", full_page=True)
 
     county.wait_for_selector(f"#queue tr[data-id='{consult_id}']")
