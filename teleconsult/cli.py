@@ -105,9 +105,11 @@ def cmd_kiosk(args: argparse.Namespace) -> int:
     from teleconsult.kiosk import run_kiosk
 
     token = args.token or _token_from_file(args.token_file)
+    if args.ecg_record and not args.device_token:
+        raise ValueError("--ecg-record needs --device-token (the kiosk's ECG device, from `admin device-token`)")
     return run_kiosk(args.url, token, urgency=args.urgency, reason=args.reason or "", recording_id=args.recording,
                      media=args.media, camera=args.camera, duration_s=args.duration_s, wait_s=args.wait_s,
-                     ice_loopback=args.ice_loopback)
+                     ice_loopback=args.ice_loopback, ecg_record=args.ecg_record, device_token=args.device_token)
 
 
 def cmd_revoke_device(args: argparse.Namespace) -> int:
@@ -237,6 +239,9 @@ def build_parser() -> argparse.ArgumentParser:
     kiosk.add_argument("--urgency", default="urgent", choices=["stat", "urgent", "routine"])
     kiosk.add_argument("--reason", help="why (shown to the county doctors)")
     kiosk.add_argument("--recording", help="id of the live ECG recording to show to the doctor")
+    kiosk.add_argument("--ecg-record", help="stream this WFDB record as the kiosk's ECG device during the consult "
+                       "(linked to it, so the doctor watches it live); needs --device-token")
+    kiosk.add_argument("--device-token", help="the kiosk's ECG device token (tcd_…)")
     kiosk.add_argument("--media", help="audio/video file to send (default: synthetic test tones and frames)")
     kiosk.add_argument("--camera", help="camera device (e.g. /dev/video0, v4l2), instead of --media")
     kiosk.add_argument("--duration-s", type=float, help="hang up after this long in the call (default: until the doctor does)")

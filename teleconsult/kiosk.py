@@ -31,7 +31,37 @@ def _say(**fields: Any) -> None:
 
 async def kiosk_session(url: str, token: str, *, urgency: str = "urgent", reason: str = "",
                         recording_id: str | None = None, media: str | None = None, camera: str | None = None,
-                        duration_s: float | None = None, wait_s: float = 300.0) -> int:
+                        duration_s: float | None = None, wait_s: float = 300.0, ecg_record: str | None = None,
+                        device_token: str | None = None) -> int:
+    ecg: asyncio.Task[Any] | None = None
+    if ecg_record and device_token:
+        # The kiosk's ECG device streams for as long as the consult lasts; the consult is
+        # linked to its recording so that the county doctor watches it beside the video.
+        from teleconsult.device import DeviceSimulator, load_wfdb
+
+        ws_url = url.replace("https://", "wss://").replace("http://", "ws://").rstrip("/") + "/ws/device"
+        sim = DeviceSimulator(ws_url, device_token, load_wfdb(ecg_record), speed=1.0)
+        ecg = asyncio.create_task(sim.run())
+        recording_id = sim.recording_id
+        for _ in range(200):  # the recording exists once the server has welcomed the device
+            if sim.client.acked_seq >= 0 or ecg.done():
+                break
+            await asyncio.sleep(0.05)
+        if ecg.done():
+            ecg.result()  # the device was refused: say why
+        _say(event="ecg", recording=recording_id)
+    try:
+        return await _kiosk_consult(url, token, urgency=urgency, reason=reason, recording_id=recording_id, media=media,
+                                    camera=camera, duration_s=duration_s, wait_s=wait_s)
+    finally:
+        if ecg is not None:
+            ecg.cancel()
+            with contextlib.suppress(BaseException):
+                await ecg
+
+
+async def _kiosk_consult(url: str, token: str, *, urgency: str, reason: str, recording_id: str | None,
+                         media: str | None, camera: str | None, duration_s: float | None, wait_s: float) -> int:
     async with aiohttp.ClientSession() as http:
         api = ConsultApi(http, url, token)
         body = await api.call("POST", "/api/consults", {"urgency": urgency, "reason": reason,
@@ -84,12 +114,14 @@ async def kiosk_session(url: str, token: str, *, urgency: str = "urgent", reason
 
 def run_kiosk(url: str, token: str, *, urgency: str = "urgent", reason: str = "", recording_id: str | None = None,
               media: str | None = None, camera: str | None = None, duration_s: float | None = None,
-              wait_s: float = 300.0, ice_loopback: bool = False) -> int:
+              wait_s: float = 300.0, ice_loopback: bool = False, ecg_record: str | None = None,
+              device_token: str | None = None) -> int:
     """The ``teleconsult kiosk`` command (``ice_loopback``: gather ICE on 127.0.0.1 only, for one-machine tests)."""
     context = loopback_only() if ice_loopback else contextlib.nullcontext()
     with context:
         return asyncio.run(kiosk_session(url, token, urgency=urgency, reason=reason, recording_id=recording_id,
-                                         media=media, camera=camera, duration_s=duration_s, wait_s=wait_s))
+                                         media=media, camera=camera, duration_s=duration_s, wait_s=wait_s,
+                                         ecg_record=ecg_record, device_token=device_token))
 
 
 __all__ = ["kiosk_session", "run_kiosk"]

@@ -8,11 +8,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
+from loadtest.reader import watch
 from teleconsult.consult_peer import ConsultApi, ConsultPeer, login, loopback_only
 from tests.conftest import ServerProcess, World, cli
 
@@ -115,8 +117,9 @@ async def test_a_third_user_or_another_countys_doctor_cannot_join(world: World, 
 
 
 @pytest.mark.slow
-def test_kiosk_agent_requests_joins_and_streams(world: World, server: ServerProcess) -> None:
-    """``teleconsult kiosk`` (a real process) against a county doctor's aiortc peer."""
+def test_kiosk_agent_requests_joins_and_streams(world: World, server: ServerProcess, mitdb: Path) -> None:
+    """``teleconsult kiosk`` (a real process, streaming its ECG device too) against a county
+    doctor's aiortc peer, who watches the kiosk's ECG live."""
     import json
     import sys
 
@@ -131,13 +134,20 @@ def test_kiosk_agent_requests_joins_and_streams(world: World, server: ServerProc
             proc = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "teleconsult", "--log-level", "WARNING", "kiosk", "--url", server.url,
                 "--token", token, "--urgency", "stat", "--reason", "kiosk test", "--duration-s", "3", "--ice-loopback",
+                "--ecg-record", str(mitdb / "101"), "--device-token", world.device_a,
                 cwd=REPO, stdout=asyncio.subprocess.PIPE)
             assert proc.stdout is not None
-            cid = None
+            cid, ecg_recording = None, None
             while cid is None:
                 line = json.loads(await asyncio.wait_for(proc.stdout.readline(), 30))
+                ecg_recording = line.get("recording") if line.get("event") == "ecg" else ecg_recording
                 cid = line.get("consult") if line.get("event") == "requested" else None
             await reader.accept(cid)
+            consult = await reader.call("GET", f"/api/consults/{cid}")
+            assert ecg_recording and consult["consult"]["recording_id"] == ecg_recording
+            # the doctor watches the kiosk's ECG live over the reader socket
+            ecg = await watch(server.ws_url, reader.token, ecg_recording, backlog_s=5, until_end=False, timeout_s=3)
+            assert ecg.meta["leads"] == ["MLII", "V1"] and len(ecg.frames) > 10
             county = ConsultPeer(server.url, reader.token, cid, name="county")
             await asyncio.wait_for(county.run(), 60)
             out = (await asyncio.wait_for(proc.stdout.read(), 30)).decode()
