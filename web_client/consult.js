@@ -46,6 +46,8 @@ const S = {
   videoTrack: null,
   videoSender: null,
   wantVideo: true,
+  autoVideo: false,  // audio-first chosen by the link check: add video when the budget allows
+  budgetOk: 0,
   ended: true,
   peerPresent: false,
   seenMessages: new Set(),
@@ -205,6 +207,66 @@ async function checkDevices() {
     track.stop();
   } catch (err) {
     setText("#check-mic", t("failed", { why: err.name || err.message }), "failed");
+  }
+}
+
+// A link slower than this, or with a longer round trip, starts the call audio-first; video is
+// added on its own once the connection's estimate of the available bandwidth stays above VIDEO_KBPS.
+const WEAK_LINK_KBPS = 500;
+const WEAK_LINK_RTT_MS = 800;
+const VIDEO_KBPS = 250;  // what the 300 kbps-capped video needs at its lowest layer
+
+/** Round trip (a small request) and download rate (a ~100 KB file) to this server. */
+export async function measureLink() {
+  const hooked = window.tcConsultTest && window.tcConsultTest.link;  // tests: a simulated village link
+  if (hooked) return hooked;
+  const t0 = performance.now();
+  await fetch(`/healthz?probe=${Date.now()}`, { cache: "no-store" });
+  const rttMs = performance.now() - t0;
+  const t1 = performance.now();
+  const res = await fetch(`/static/consult.js?probe=${Date.now()}`, { cache: "no-store" });
+  const bytes = (await res.arrayBuffer()).byteLength;
+  const seconds = Math.max(0.001, (performance.now() - t1 - rttMs) / 1000);
+  return { rttMs, kbps: (bytes * 8) / 1000 / seconds };
+}
+
+export function isWeakLink(link) {
+  return link.kbps < WEAK_LINK_KBPS || link.rttMs > WEAK_LINK_RTT_MS;
+}
+
+async function checkLink() {
+  setText("#check-link", t("checking"), "checking");
+  try {
+    const link = await measureLink();
+    const weak = isWeakLink(link);
+    const text = t(weak ? "link_weak" : "link_ok", { kbps: Math.round(link.kbps), rtt: Math.round(link.rttMs) });
+    setText("#check-link", text, weak ? "weak" : "ok");
+    if (weak && !$("#audio-first").checked) {
+      $("#audio-first").checked = true;  // a weak link starts with audio; video follows when it can
+      S.autoVideo = true;
+    }
+  } catch (err) {
+    setText("#check-link", t("failed", { why: err.name || err.message }), "failed");
+  }
+}
+
+/** Audio-first because of a weak link: add video once the connection's bandwidth estimate allows it. */
+async function watchBudget() {
+  if (!S.autoVideo || S.wantVideo || !S.pc || S.ended) return;
+  const stats = await S.pc.getStats().catch(() => null);
+  if (!stats) return;
+  let kbps = 0;
+  stats.forEach((r) => {
+    if (r.type === "candidate-pair" && r.state === "succeeded" && r.availableOutgoingBitrate) {
+      kbps = Math.max(kbps, r.availableOutgoingBitrate / 1000);
+    }
+  });
+  S.budgetKbps = kbps;
+  S.budgetOk = kbps >= VIDEO_KBPS ? (S.budgetOk || 0) + 1 : 0;
+  if (S.budgetOk >= 3) {  // three checks in a row, not a burst
+    S.autoVideo = false;
+    await addVideo();
+    setText("#call-state", t("video_added_budget", { kbps: Math.round(kbps) }));
   }
 }
 
@@ -795,7 +857,8 @@ function wire() {
       show("#login-error");
     }
   });
-  $("#precheck").addEventListener("click", () => checkDevices());
+  $("#precheck").addEventListener("click", () => { checkDevices(); checkLink(); });
+  setInterval(() => { watchBudget().catch(() => {}); }, 1000);
   $("#request-form").addEventListener("submit", (ev) => {
     ev.preventDefault();
     requestConsult({

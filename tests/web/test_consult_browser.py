@@ -52,9 +52,9 @@ def open_page(browser: Any, server: ServerProcess) -> Iterator[Callable[..., Any
     contexts: list[Any] = []
     problems: list[str] = []
 
-    def make(path: str = PAGE, username: str = "", password: str = "", lang: str = "zh-CN") -> Any:
+    def make(path: str = PAGE, username: str = "", password: str = "", lang: str = "zh-CN", init: str = "") -> Any:
         context = browser.new_context(viewport={"width": 1200, "height": 1000}, device_scale_factor=1)
-        context.add_init_script(f"localStorage.setItem('teleconsult.lang', '{lang}');")
+        context.add_init_script(f"localStorage.setItem('teleconsult.lang', '{lang}');{init}")
         contexts.append(context)
         page = context.new_page()
         page.set_default_timeout(20_000)
@@ -276,6 +276,30 @@ def test_audio_first_then_video_and_rejoin(open_page: Callable[..., Any], world:
     assert record["consult"]["outcome"] == "completed"
     assert ("drop", "reconnecting") in [(tr["event"], tr["to"]) for tr in record["transitions"]] or \
         ("offer", "reconnecting") in [(tr["event"], tr["to"]) for tr in record["transitions"]]
+
+
+def test_a_weak_link_starts_with_audio_and_video_follows_when_the_link_allows(open_page: Callable[..., Any],
+                                                                               world: World) -> None:
+    county = open_page(username="reader_a", password=world.password, lang="en")
+    go_on_duty(county)
+    # the village's pre-call check measures a 4G link at 120 kbps (simulated for the page)
+    village = open_page(username="doctor_a", password=world.password, lang="en",
+                        init="window.tcConsultTest = {link: {kbps: 120, rttMs: 350}};")
+    village.click("#precheck")
+    village.wait_for_selector("#check-link[data-state='weak']")
+    assert village.is_checked("#audio-first")  # chosen by the check, not by the doctor
+    consult_id = request(village, reason="weak link", audio_first=False)
+    accept(county, consult_id, reason="weak link")
+    for page in (village, county):
+        page.wait_for_selector("#call-state[data-state='in_call']")
+    # the real loopback connection's bandwidth estimate soon allows video: it is added by itself
+    try:
+        village.wait_for_function("window.tcConsult.wantVideo === true", timeout=30_000)
+    except Exception:
+        raise AssertionError(f"video never added; bandwidth estimate {village.evaluate('window.tcConsult.budgetKbps')} kbps")
+    assert_playing(county)
+    assert max_bitrate(village) == 300_000
+    county.click("#hangup")
 
 
 def test_kiosk_example_page(open_page: Callable[..., Any], world: World) -> None:
