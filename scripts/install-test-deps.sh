@@ -14,6 +14,8 @@ command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
 [ -x /usr/sbin/nginx ] || need_apt+=(nginx-light)
 # poppler-utils: the report PDF tests render pages with pdftoppm.
 command -v pdftoppm >/dev/null 2>&1 || need_apt+=(poppler-utils)
+# coturn: the consult page's TURN check runs against a real TURN server of the test's own.
+command -v turnserver >/dev/null 2>&1 || need_apt+=(coturn)
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)
 fc-list 2>/dev/null | grep -qi "wqy\|noto sans cjk" || need_apt+=(fonts-wqy-microhei)
 command -v node >/dev/null 2>&1 || need_apt+=(nodejs)

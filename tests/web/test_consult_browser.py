@@ -15,6 +15,8 @@ the pre-call TURN check. Screenshots: /tmp/consult-*.png.
 from __future__ import annotations
 
 import json
+import shutil
+import socket
 import struct
 import subprocess
 import sys
@@ -26,7 +28,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import REPO, ServerProcess, World, cli
+from tests.conftest import REPO, ServerProcess, World, cli, free_port, need
 
 SHOTS = "/tmp"
 PAGE = "/static/consult.html"
@@ -396,3 +398,47 @@ def test_live_ecg_beside_the_video(open_page: Callable[..., Any], world: World,
     village.click("#hangup")
     for page in (village, county):
         page.wait_for_selector("#call-state[data-state='ended']")
+
+
+@pytest.fixture
+def coturn(tmp_path: Path) -> Iterator[tuple[int, str]]:
+    """A real coturn of the test's own (free loopback port, own directory), in the REST-API
+    credential scheme of deploy/coturn/turnserver.conf: (port, shared secret)."""
+    need(shutil.which("turnserver") is not None, "coturn is not installed (apt-get install coturn)")
+    port, secret = free_port(), "test-turn-secret-" + str(free_port())
+    conf = tmp_path / "turnserver.conf"
+    conf.write_text("\n".join([
+        f"listening-port={port}", "listening-ip=127.0.0.1", "relay-ip=127.0.0.1", "min-port=49152", "max-port=65535",
+        "use-auth-secret", f"static-auth-secret={secret}", "realm=teleconsult.test", "fingerprint", "no-tls",
+        "no-dtls", "no-cli", "no-multicast-peers", f"pidfile={tmp_path}/turnserver.pid",
+        f"userdb={tmp_path}/turndb", "log-file=stdout", "simple-log"]) + "\n")
+    proc = subprocess.Popen(["turnserver", "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:  # up once it answers on its TCP listener
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        yield port, secret
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_the_turn_check_reaches_a_real_coturn_with_the_servers_ephemeral_credentials(
+        open_page: Callable[..., Any], coturn: tuple[int, str]) -> None:
+    from teleconsult.consults.turn import IceConfig
+
+    port, secret = coturn
+    ice = IceConfig.from_text("", f"turn:127.0.0.1:{port}?transport=udp", secret, 600.0)
+    good = ice.servers_for("user3", time.time())
+    forged = [{**good[0], "credential": "not-the-hmac"}]
+    page = open_page()
+    page.wait_for_selector("#login-view:not([hidden])")
+    results = page.evaluate("""async ([good, forged]) => {
+      const { checkTurn } = await import("/static/consult.js");
+      return { good: await checkTurn(good, 5000), forged: await checkTurn(forged, 3000) };
+    }""", [good, forged])
+    assert results == {"good": "reachable", "forged": "unreachable"}
