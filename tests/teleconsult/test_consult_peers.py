@@ -133,7 +133,7 @@ def test_kiosk_agent_requests_joins_and_streams(world: World, server: ServerProc
             await reader.on_duty()
             proc = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "teleconsult", "--log-level", "WARNING", "kiosk", "--url", server.url,
-                "--token", token, "--urgency", "stat", "--reason", "kiosk test", "--duration-s", "3", "--ice-loopback",
+                "--token", token, "--urgency", "stat", "--reason", "kiosk test", "--duration-s", "5", "--ice-loopback",
                 "--ecg-record", str(mitdb / "101"), "--device-token", world.device_a,
                 cwd=REPO, stdout=asyncio.subprocess.PIPE)
             assert proc.stdout is not None
@@ -145,11 +145,12 @@ def test_kiosk_agent_requests_joins_and_streams(world: World, server: ServerProc
             await reader.accept(cid)
             consult = await reader.call("GET", f"/api/consults/{cid}")
             assert ecg_recording and consult["consult"]["recording_id"] == ecg_recording
-            # the doctor watches the kiosk's ECG live over the reader socket
+            county = ConsultPeer(server.url, reader.token, cid, name="county")
+            call = asyncio.create_task(county.run())
+            # during the call the doctor watches the kiosk's ECG live over the reader socket
             ecg = await watch(server.ws_url, reader.token, ecg_recording, backlog_s=5, until_end=False, timeout_s=3)
             assert ecg.meta["leads"] == ["MLII", "V1"] and len(ecg.frames) > 10
-            county = ConsultPeer(server.url, reader.token, cid, name="county")
-            await asyncio.wait_for(county.run(), 60)
+            await asyncio.wait_for(call, 60)
             out = (await asyncio.wait_for(proc.stdout.read(), 30)).decode()
             assert await proc.wait() == 0, out
             last = json.loads(out.strip().splitlines()[-1])
