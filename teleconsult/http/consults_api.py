@@ -17,6 +17,7 @@ from teleconsult.consults.errors import ConsultError, Unauthenticated
 from teleconsult.consults.lifecycle import Event
 from teleconsult.consults.model import Principal
 from teleconsult.http.middlewares import session_token, user_key
+from teleconsult.http.params import json_object, path_id
 from teleconsult.keys import consults_key
 from teleconsult.services.consults import NobodyOnDuty, principal_of
 from teleconsult.storage.sql import User
@@ -64,20 +65,11 @@ def endpoint(fn: Callable[[web.Request, Principal], Awaitable[web.StreamResponse
 
 
 def _id(request: web.Request, name: str = "consult_id") -> int:
-    try:
-        return int(request.match_info[name])
-    except ValueError:
-        raise web.HTTPNotFound(reason="no such consult") from None
+    return path_id(request, name, "consult")
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
-    try:
-        body = await request.json()
-    except Exception:
-        raise web.HTTPBadRequest(reason="expected a JSON object") from None
-    if not isinstance(body, dict):
-        raise web.HTTPBadRequest(reason="expected a JSON object")
-    return body
+    return await json_object(request)
 
 
 @endpoint

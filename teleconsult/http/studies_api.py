@@ -11,6 +11,7 @@ from typing import Any
 from aiohttp import BodyPartReader, web
 
 from teleconsult.http.middlewares import require_user
+from teleconsult.http.params import json_object, path_id
 from teleconsult.keys import settings_key, studies_key
 from teleconsult.reading.catalogue import catalogue
 from teleconsult.reading.errors import ReadingError
@@ -46,20 +47,11 @@ def endpoint(fn: Handler) -> Handler:
 
 
 def _study_id(request: web.Request) -> int:
-    try:
-        return int(request.match_info["study_id"])
-    except ValueError:
-        raise web.HTTPNotFound(reason="no such study") from None
+    return path_id(request, "study_id", "study")
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
-    try:
-        body = await request.json()
-    except Exception:
-        raise web.HTTPBadRequest(reason="expected a JSON object") from None
-    if not isinstance(body, dict):
-        raise web.HTTPBadRequest(reason="expected a JSON object")
-    return body
+    return await json_object(request)
 
 
 def _now(request: web.Request) -> float:
