@@ -29,7 +29,7 @@ const ERASE_GAP_S = 0.2;
 const MAX_LAG_S = 0.3; // the pen trails the newest sample by at most this (smooth sweep)
 const BASELINE_HZ = 0.05; // diagnostic-band high-pass (AHA) for baseline wander
 
-const COLORS = Object.freeze({
+export const COLORS = Object.freeze({
   paper: "#fff5f3",
   minor: "#f6c2bb",
   major: "#e4766b",
@@ -37,6 +37,24 @@ const COLORS = Object.freeze({
   label: "#5a1010",
   beat: "#1646c8",
 });
+
+/** Paint ECG paper over the whole of `g`'s canvas: 1 mm minor and 5 mm major lines, `mm` px apart. */
+export function paintPaper(g, width, height, mm, dpr) {
+  g.fillStyle = COLORS.paper;
+  g.fillRect(0, 0, width, height);
+  const thin = Math.max(1, Math.round(dpr));
+  const thick = Math.max(1, Math.round(1.5 * dpr));
+  for (const major of [false, true]) {
+    g.fillStyle = major ? COLORS.major : COLORS.minor;
+    const w = major ? thick : thin;
+    for (let i = 0; i * mm <= width; i++) {
+      if ((i % 5 === 0) === major) g.fillRect(Math.round(i * mm - w / 2), 0, w, height);
+    }
+    for (let i = 0; i * mm <= height; i++) {
+      if ((i % 5 === 0) === major) g.fillRect(0, Math.round(i * mm - w / 2), width, w);
+    }
+  }
+}
 
 export class EcgChart {
   constructor(canvas, { pxPerMm = DEFAULT_PX_PER_MM, baselineFilter = true } = {}) {
@@ -245,22 +263,7 @@ export class EcgChart {
     layer.height = height;
     const g = layer.getContext("2d", { alpha: false });
     const { mm, dpr } = this.geo;
-    g.fillStyle = COLORS.paper;
-    g.fillRect(0, 0, width, height);
-    const thin = Math.max(1, Math.round(dpr));
-    const thick = Math.max(1, Math.round(1.5 * dpr));
-    for (const major of [false, true]) {
-      g.fillStyle = major ? COLORS.major : COLORS.minor;
-      const w = major ? thick : thin;
-      for (let i = 0; i * mm <= width; i++) {
-        if ((i % 5 === 0) !== major) continue;
-        g.fillRect(Math.round(i * mm - w / 2), 0, w, height);
-      }
-      for (let i = 0; i * mm <= height; i++) {
-        if ((i % 5 === 0) !== major) continue;
-        g.fillRect(0, Math.round(i * mm - w / 2), width, w);
-      }
-    }
+    paintPaper(g, width, height, mm, dpr);
     if (!this.meta) return layer;
     g.strokeStyle = COLORS.trace;
     g.lineWidth = 1.3 * dpr;

@@ -16,7 +16,7 @@
 // The canvas carries read-only counters for tests: data-layout, data-panels,
 // data-beats-drawn, data-speed, data-gain, data-px-per-mm.
 
-import { CALIBRATION_MV, CALIBRATION_S, DEFAULT_PX_PER_MM } from "./ecg_chart.js";
+import { CALIBRATION_MV, CALIBRATION_S, COLORS as PAPER_COLORS, DEFAULT_PX_PER_MM, paintPaper } from "./ecg_chart.js";
 import { filterSignal } from "./display_filters.js";
 
 export const SPEEDS_MM_PER_S = Object.freeze([25, 50]);
@@ -31,12 +31,7 @@ const LABEL_MM = 5; // room above a labelled strip for beat labels
 const MAX_ZOOM_ROWS = 6;
 
 const COLORS = Object.freeze({
-  paper: "#fff5f3",
-  minor: "#f6c2bb",
-  major: "#e4766b",
-  trace: "#111111",
-  label: "#5a1010",
-  beat: "#1646c8",
+  ...PAPER_COLORS,
   beatOther: "#c4201a",
   segment: "rgba(240, 165, 0, 0.22)",
   segmentInk: "#8a5a00",
@@ -293,21 +288,7 @@ export class StudyChart {
   }
 
   drawGrid(g, mm, dpr) {
-    const { width, height } = this.canvas;
-    g.fillStyle = COLORS.paper;
-    g.fillRect(0, 0, width, height);
-    const thin = Math.max(1, Math.round(dpr));
-    const thick = Math.max(1, Math.round(1.5 * dpr));
-    for (const major of [false, true]) {
-      g.fillStyle = major ? COLORS.major : COLORS.minor;
-      const w = major ? thick : thin;
-      for (let i = 0; i * mm <= width; i++) {
-        if ((i % 5 === 0) === major) g.fillRect(Math.round(i * mm - w / 2), 0, w, height);
-      }
-      for (let i = 0; i * mm <= height; i++) {
-        if ((i % 5 === 0) === major) g.fillRect(0, Math.round(i * mm - w / 2), width, w);
-      }
-    }
+    paintPaper(g, this.canvas.width, this.canvas.height, mm, dpr);
   }
 
   drawPulses(g, mm, dpr) {

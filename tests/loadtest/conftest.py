@@ -20,7 +20,7 @@ import pytest
 
 from tests import pg
 from tests.conftest import REPO, SHARED, need
-from tests.web.conftest import CHROMIUM, CHROMIUM_ARGS
+from tests.web.conftest import system_chromium
 
 CPSC_RECORD = SHARED / "data" / "cpsc2018" / "challenge2020_wfdb" / "A0005"
 
@@ -72,18 +72,6 @@ def two_node_run(tmp_path_factory: pytest.TempPathFactory, postgres_server_url: 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """The system Chromium (never a downloaded one), headless. Module-scoped: Playwright's
-    sync API runs an event loop of its own, which must be gone before the asyncio tests of
-    other modules run."""
-    need(CHROMIUM.exists(), f"{CHROMIUM} is missing (apt-get install chromium)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        need(False, "the playwright package is not installed")
-        raise
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
+    """Module-scoped: Playwright's sync API runs an event loop of its own, which must be gone
+    before the asyncio tests of other modules run."""
+    yield from system_chromium()

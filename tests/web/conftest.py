@@ -25,8 +25,8 @@ CHROMIUM_ARGS = [
 WEB_CLIENT = Path(__file__).resolve().parents[2] / "web_client"
 
 
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
+def system_chromium() -> Iterator[Any]:
+    """Debian's Chromium (never a downloaded browser), headless, through Playwright's sync API."""
     need(CHROMIUM.exists(), f"{CHROMIUM} is missing (apt-get install chromium)")
     try:
         from playwright.sync_api import sync_playwright
@@ -39,6 +39,11 @@ def browser() -> Iterator[Any]:
             yield b
         finally:
             b.close()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    yield from system_chromium()
 
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):
