@@ -4,6 +4,7 @@
     loadtest --steps 50,100,150,200 --duration-s 20 --fail-under 100
     loadtest --ramp 0:0,30:100,90:100 --workers 2 --fail-if "reader_p99_ms>100" --fail-if "lost_samples>0"
     loadtest --nodes 2 --redis auto --devices 50 --readers-on other --json r.json --html r.html
+    loadtest --devices 100 --reports-per-min 30 --consults 20 --fail-if "report_push_p99_ms>1000"
     loadtest --url http://127.0.0.1:8080 --tokens-file tokens.jsonl --reader-user loadreader \\
              --reader-password-file pw.txt --devices 20
 
@@ -12,7 +13,10 @@ per step, seeded with a county reader and one device token per device. Each devi
 streams a 12-lead ECG in 40 ms frames (a CPSC 2018 record from ../shared/data, or
 --record synthetic) and has --readers readers watching it at full rate. After the run
 every recording is fetched back through the server's WFDB export and compared with what
-was sent. --steps runs each device count as its own run (fresh servers); --ramp gives
+was sent. --reports-per-min and --consults add the county's other traffic beside the
+streams (servers loadtest starts only): village doctors' 12-lead ECGs read and signed by
+county readers, the report pushed back (report turnaround under load), and concurrent
+consults' signalling (see loadtest/clinic.py). --steps runs each device count as its own run (fresh servers); --ramp gives
 one run a profile ("t:n,t:n,…" seconds:devices, or "steps:n,n,…@hold_s").
 
 Exit status: 0 passed; 1 a --fail-if threshold or --fail-under was breached; 2 bad
@@ -34,10 +38,10 @@ from loadtest.ecg_source import SYNTHETIC
 from loadtest.plan import READERS_ON
 from loadtest.profile import Profile, ProfileError, constant, parse_ramp
 from loadtest.progress import Progress
-from loadtest.report import document, error_lines, table_header, table_row, write_json
+from loadtest.report import clinic_line, document, error_lines, table_header, table_row, write_json
 from loadtest.resources import ProcessSeries
 from loadtest.results import METRICS, RunResult
-from loadtest.run import RunError, RunSpec, Target, login, run_step, warm_up
+from loadtest.run import ClinicSpec, RunError, RunSpec, Target, login, run_step, warm_up
 from loadtest.seed import READER_USERNAME, seed
 from loadtest.targets import REPO, LocalRedis, Node, TargetError, start_nodes, stop_nodes
 from loadtest.thresholds import Threshold, ThresholdError, check, parse_threshold
@@ -65,6 +69,17 @@ def build_parser() -> argparse.ArgumentParser:
                            "throughput and CPU figures; never out of the loss figures (default 2)")
     load.add_argument("--drain-s", type=float, default=30.0,
                       help="after the profile, how long recordings may take to finish (default 30)")
+    clinic = p.add_argument_group("report and consult traffic")
+    clinic.add_argument("--reports-per-min", type=float, default=0.0,
+                        help="10-s 12-lead ECGs uploaded for reading per minute, read, signed and pushed back "
+                             "(default 0: none)")
+    clinic.add_argument("--read-s", type=float, default=5.0,
+                        help="how long a county reader reads each ECG before signing (default 5)")
+    clinic.add_argument("--report-readers", type=int, default=2, help="county readers reading them (default 2)")
+    clinic.add_argument("--consults", type=int, default=0,
+                        help="consults held at once (signalling without media), one after another per pair of "
+                             "doctors (default 0: none)")
+    clinic.add_argument("--consult-hold-s", type=float, default=20.0, help="length of each consult (default 20)")
     target = p.add_argument_group("target")
     target.add_argument("--nodes", type=int, default=1, help="server processes to start (default 1)")
     target.add_argument("--redis", help="Redis URL for the nodes' bus, or 'auto' to start a redis-server of our own")
@@ -118,8 +133,14 @@ def _check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> li
             parser.error("--url needs --tokens-file (device tokens) and the reader's password")
         if not args.reader_password_file and not os.environ.get(PASSWORD_ENV):
             parser.error(f"--url needs --reader-password-file or ${PASSWORD_ENV}")
+        if args.reports_per_min or args.consults:
+            parser.error("--reports-per-min and --consults need servers loadtest starts (it seeds the doctors)")
     elif args.server_pid:
         parser.error("--server-pid is for --url (servers loadtest starts are sampled anyway)")
+    if args.reports_per_min < 0 or args.consults < 0 or args.read_s < 0 or args.report_readers < 1 \
+            or args.consult_hold_s < 2:
+        parser.error("--reports-per-min, --consults and --read-s must be at least 0, --report-readers at least 1, "
+                     "--consult-hold-s at least 2")
     if args.nodes < 1 or args.workers < 1 or args.readers < 0 or args.devices < 1:
         parser.error("--nodes, --workers and --devices must be at least 1, --readers at least 0")
     if args.nodes > 1 and not args.redis:
@@ -133,8 +154,9 @@ def _check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> li
 
 
 def _spec(args: argparse.Namespace, label: str, profile: Profile, record: str) -> RunSpec:
+    clinic = ClinicSpec(args.reports_per_min, args.read_s, args.report_readers, args.consults, args.consult_hold_s)
     return RunSpec(label, profile, args.workers, args.readers, args.readers_on, record, args.frame_s,
-                   args.warmup_s, args.drain_s, args.p99_ms)
+                   args.warmup_s, args.drain_s, args.p99_ms, clinic)
 
 
 async def _run_all(args: argparse.Namespace, specs: list[RunSpec], progress: Progress) -> list[RunResult]:
@@ -144,6 +166,8 @@ async def _run_all(args: argparse.Namespace, specs: list[RunSpec], progress: Pro
     def done(run: RunResult) -> None:
         runs.append(run)
         print(table_row(run) + f"  {run.label}", flush=True)
+        if run.clinic is not None:
+            print(clinic_line(run), flush=True)
 
     if args.url:
         password = (Path(args.reader_password_file).read_text(encoding="utf-8").strip()
@@ -168,7 +192,9 @@ async def _run_all(args: argparse.Namespace, specs: list[RunSpec], progress: Pro
                 data_dir = step_dir / "data"
                 data_dir.mkdir(parents=True)
                 n_devices = spec.profile.max_devices
-                credentials = await asyncio.to_thread(seed, data_dir, n_devices + args.nodes, args.database_url)
+                credentials = await asyncio.to_thread(seed, data_dir, n_devices + args.nodes, args.database_url,
+                                                      args.report_readers if args.reports_per_min else 0,
+                                                      args.consults)
                 tokens, warm_tokens = credentials.device_tokens[:n_devices], credentials.device_tokens[n_devices:]
                 nodes = await asyncio.to_thread(start_nodes, args.nodes, data_dir, redis_url, step_dir, 30.0,
                                                 args.database_url)
@@ -178,7 +204,8 @@ async def _run_all(args: argparse.Namespace, specs: list[RunSpec], progress: Pro
                     session = await login(nodes[0].url, credentials.reader_username, credentials.reader_password)
                     others = [ProcessSeries(redis.pid, "redis", "redis")] if redis and redis.pid else []
                     target = Target(nodes, tokens, session, "redis" if redis_url else "memory", list(warm), others,
-                                    records="postgresql" if args.database_url else "sqlite")
+                                    records="postgresql" if args.database_url else "sqlite",
+                                    clinic=credentials.clinic)
                     done(await run_step(spec, target, progress))
                 finally:
                     await asyncio.to_thread(stop_nodes, nodes)

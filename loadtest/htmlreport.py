@@ -101,6 +101,11 @@ def _run_section(run: RunResult, index: int) -> str:
                          "Sampled from /proc once a second: servers solid, load-generator workers dashed, "
                          "Redis dotted. After the profile the servers build the WFDB exports of the loss check; "
                          "the run's CPU figures cover the profile only.", "resources"))
+    if run.clinic is not None:
+        parts.append(_figure(plots.to_svg(plots.clinic_over_time(run)),
+                             "Report and consult traffic beside the streams: a village doctor's ECGs read and "
+                             "signed by county readers, the report pushed back to the doctor's screen; "
+                             "signalling-only consults set up one after another.", "clinic"))
     parts.append("<h3>All figures</h3>" + _summary_table(run))
     parts.append("<h3>Errors and close codes</h3>" + _errors(run))
     parts.append("<h3>Configuration</h3>" + _config_table(run))

@@ -207,6 +207,42 @@ def resources_over_time(run: RunResult) -> Figure:
     return fig
 
 
+def clinic_over_time(run: RunResult) -> Figure:
+    """Report and consult traffic: each report's turnaround and sign→screen time at its upload
+    time, each consult's request→in_call at its request time, devices streaming behind."""
+    assert run.clinic is not None
+    events = run.clinic.events
+    fig = _figure(rows=2, height_in=2.8)
+    top, bottom = fig.subplots(2, 1, sharex=True)
+    tat = [(t, v) for t, kind, v in events if kind == "tat"]
+    push = [(t, v * 1000) for t, kind, v in events if kind == "push"]
+    setup = [(t, v * 1000) for t, kind, v in events if kind == "setup"]
+    top.scatter([t for t, _ in tat], [v for _, v in tat], s=12, color=ACK,
+                label=f"turnaround (s; reading {run.clinic.read_s:g} s included)")
+    top.set_ylabel("turnaround (s)")
+    top.set_ylim(bottom=0)
+    twin = top.twinx()
+    twin.scatter([t for t, _ in push], [v for _, v in push], s=10, marker="x", color=READER,
+                 label="signed → on the doctor's screen (ms)")
+    twin.set_ylabel("sign → screen (ms)", color=READER)
+    twin.set_ylim(bottom=0)
+    twin.grid(False)
+    top.set_title("Reports: turnaround and push under load")
+    bottom.scatter([t for t, _ in setup], [v for _, v in setup], s=10, color="#2ca02c",
+                   label="consult request → in_call (ms)")
+    bottom.set_ylabel("consult setup (ms)")
+    bottom.set_ylim(bottom=0)
+    bottom.set_xlabel("time into the run (s)")
+    devices = bottom.twinx()
+    devices.step([w.t_s + w.window_s for w in run.windows], [w.devices_streaming for w in run.windows],
+                 where="pre", color=DEVICES, alpha=0.5, linewidth=1, label="devices streaming")
+    devices.set_ylim(bottom=0)
+    devices.grid(False)
+    bottom.set_title("Consults: signalling set-up under load")
+    _legend_below(top, twin, bottom, devices)
+    return fig
+
+
 def steps_overview(runs: list[RunResult]) -> Figure:
     """One point per run: latency p99 and server CPU against the devices streamed."""
     fig = _figure()

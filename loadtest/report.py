@@ -45,6 +45,21 @@ def table_row(run: RunResult) -> str:
     return row + ("  yes" if run.sustained else "  NO")
 
 
+def clinic_line(run: RunResult) -> str:
+    """The report and consult traffic of a run, one indented line under its table row."""
+    s = run.summary
+    parts = []
+    if s["reports_sent"] is not None:
+        parts.append(f"reports {_v(s['reports_delivered'])}/{_v(s['reports_sent'])} delivered, "
+                     f"sign→screen p50/p99 {_v(s['report_push_p50_ms'])}/{_v(s['report_push_p99_ms'])} ms, "
+                     f"turnaround p50 {_v(s['report_tat_p50_s'])} s")
+    if s["consults_held"] is not None:
+        parts.append(f"consults {_v(s['consults_held'])} held, {_v(s['consult_failures'])} failed, "
+                     f"setup p50/p99 {_v(s['consult_setup_p50_ms'])}/{_v(s['consult_setup_p99_ms'])} ms, "
+                     f"relay p99 {_v(s['consult_relay_p99_ms'])} ms, probes lost {_v(s['consult_probes_lost'])}")
+    return "   " + "; ".join(parts)
+
+
 def error_lines(run: RunResult) -> list[str]:
     return [f"  {count:>6} × {kind}" for kind, count in run.error_kinds.most_common()]
 
@@ -70,4 +85,4 @@ def write_json(path: Path, doc: dict[str, Any]) -> None:
     path.write_text(json.dumps(doc, indent=1, ensure_ascii=False), encoding="utf-8")
 
 
-__all__ = ["table_header", "table_row", "error_lines", "document", "write_json", "FORMAT_VERSION"]
+__all__ = ["table_header", "table_row", "clinic_line", "error_lines", "document", "write_json", "FORMAT_VERSION"]

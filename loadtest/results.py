@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from loadtest.clinic import ClinicResult
 from loadtest.histogram import LatencyHistogram
 from loadtest.metrics import DeviceOutcome, Window, WorkerResult
 from loadtest.resources import ProcessSeries
@@ -44,6 +45,24 @@ METRICS: dict[str, str] = {
     "server_rss_mib_max": "largest resident memory of a server process",
     "loadgen_cpu_pct_max": "CPU of the busiest load-generator worker (near 100: the generator was the limit)",
     "server_ready_s": "slowest server start-up until ready (servers this run started)",
+    # report and consult traffic (--reports-per-min, --consults); no value without it
+    "reports_sent": "ECGs the village doctor uploaded for reading",
+    "reports_delivered": "signed reports that reached the village doctor's screen (its notify socket)",
+    "reports_undelivered": "ECGs sent whose report never reached the doctor by the end of the drain (must be 0)",
+    "report_upload_p99_ms": "ECG upload (10 s, 12 leads) until the server's answer, 99th percentile",
+    "report_notice_p99_ms": "upload until the study is on the county readers' worklist (their socket), p99",
+    "report_push_p50_ms": "reader signs until the report is on the village doctor's screen, median",
+    "report_push_p99_ms": "reader signs until the report is on the village doctor's screen, 99th percentile",
+    "report_push_max_ms": "reader signs until the report is on the village doctor's screen, slowest",
+    "report_tat_p50_s": "turnaround: upload until the report is on the doctor's screen (reading time included), "
+                        "median",
+    "report_tat_max_s": "turnaround, slowest",
+    "consults_held": "consults that went request → in_call → held → ended without an error",
+    "consult_failures": "consults that failed (refused, timed out, or an error on a signalling socket)",
+    "consult_setup_p50_ms": "consult request until both sides are in_call (signalling only), median",
+    "consult_setup_p99_ms": "consult request until both sides are in_call (signalling only), 99th percentile",
+    "consult_relay_p99_ms": "signalling message from one side to the other through the server(s), p99",
+    "consult_probes_lost": "signalling probes sent during held consults that never arrived (must be 0)",
 }
 PERCENTILES = (50, 95, 99)
 
@@ -88,6 +107,7 @@ class RunResult:
     summary: dict[str, float | int | None] = field(default_factory=dict)
     breaches: list[str] = field(default_factory=list)
     sustained: bool = False
+    clinic: ClinicResult | None = None  # report and consult traffic, when there was some
 
     def latency(self, which: str, warmup_s: float = 0.0) -> LatencyHistogram:
         """All ``which`` ("ack" or "reader") latencies from ``warmup_s`` on, merged."""
@@ -109,6 +129,7 @@ class RunResult:
             "latency_histograms": {which: self.latency(which, warmup).to_json() for which in ("ack", "reader")},
             "windows": windows, "resources": [r.to_json() for r in self.resources],
             "devices": [d.to_json() for d in self.devices],
+            "clinic": None if self.clinic is None else self.clinic.to_json(),
         }
 
     @classmethod
@@ -116,7 +137,8 @@ class RunResult:
         return cls(str(data["label"]), dict(data["config"]), [Window.from_json(w) for w in data["windows"]],
                    [DeviceOutcome.from_json(d) for d in data["devices"]], Counter(data["errors_by_kind"]),
                    [ProcessSeries.from_json(r) for r in data["resources"]], dict(data["summary"]),
-                   list(data["breaches"]), bool(data["sustained"]))
+                   list(data["breaches"]), bool(data["sustained"]),
+                   ClinicResult.from_json(data["clinic"]) if data.get("clinic") else None)
 
 
 def summarize(run: RunResult, duration_s: float, warmup_s: float = 0.0,
@@ -163,15 +185,51 @@ def summarize(run: RunResult, duration_s: float, warmup_s: float = 0.0,
         "loadgen_cpu_pct_max": _round(max(loadgen)) if loadgen else None,
         "server_ready_s": _round(server_ready_s, 2),
     })
+    out.update(_clinic_summary(run.clinic))
     return out
 
 
+def _clinic_summary(clinic: ClinicResult | None) -> dict[str, float | int | None]:
+    """The report and consult metrics: no value for traffic the run did not have."""
+    out: dict[str, float | int | None] = dict.fromkeys(k for k in METRICS if k.startswith(("report", "consult")))
+    if clinic is not None and clinic.reports_per_min > 0:
+        sent = clinic.reports_sent
+        out.update({
+            "reports_sent": sent, "reports_delivered": clinic.reports_delivered,
+            "reports_undelivered": sent - min(sent, clinic.reports_delivered),
+            "report_upload_p99_ms": _round(clinic.upload.percentile_ms(99)),
+            "report_notice_p99_ms": _round(clinic.notice.percentile_ms(99)),
+            "report_push_p50_ms": _round(clinic.push.percentile_ms(50)),
+            "report_push_p99_ms": _round(clinic.push.percentile_ms(99)),
+            "report_push_max_ms": _round(clinic.push.max_ms if clinic.push.count else None),
+            "report_tat_p50_s": _round(_s(clinic.tat.percentile_ms(50)), 2),
+            "report_tat_max_s": _round(_s(clinic.tat.max_ms if clinic.tat.count else None), 2),
+        })
+    if clinic is not None and clinic.consults > 0:
+        out.update({
+            "consults_held": clinic.consults_held,
+            "consult_failures": clinic.consults_started - clinic.consults_held,
+            "consult_setup_p50_ms": _round(clinic.setup.percentile_ms(50)),
+            "consult_setup_p99_ms": _round(clinic.setup.percentile_ms(99)),
+            "consult_relay_p99_ms": _round(clinic.relay.percentile_ms(99)),
+            "consult_probes_lost": clinic.probes_sent - clinic.probes_received,
+        })
+    return out
+
+
+def _s(ms: float | None) -> float | None:
+    return None if ms is None else ms / 1000.0
+
+
 def is_sustained(summary: dict[str, float | int | None], p99_ms: float, latency: str = "reader_p99_ms") -> bool:
-    """Within the p99 bound (device→reader; device→ack for runs without readers), nothing lost, missed or failed."""
+    """Within the p99 bound (device→reader; device→ack for runs without readers), nothing lost, missed or failed
+    (with report and consult traffic: every report delivered, every consult held, every probe arrived)."""
     p99 = summary.get(latency)
+    clinic_ok = all(summary.get(k) in (None, 0) for k in ("reports_undelivered", "consult_failures",
+                                                           "consult_probes_lost"))
     return (p99 is not None and p99 <= p99_ms and summary.get("lost_samples") == 0
             and summary.get("reader_frames_missed") == 0 and summary.get("errors") == 0
-            and summary.get("samples_stored") is not None)
+            and summary.get("samples_stored") is not None and clinic_ok)
 
 
 __all__ = ["METRICS", "RunResult", "merge_windows", "merge_workers", "summarize", "is_sustained"]

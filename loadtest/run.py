@@ -3,7 +3,8 @@
 The parent does no load itself. It sends each worker its plan, waits until all are
 ready, gives them one common start instant, samples CPU and RSS of every local process
 of the run once a second, shows the live progress line from the windows the workers
-send, and merges their final reports into a :class:`~loadtest.results.RunResult`.
+send, and merges their final reports into a :class:`~loadtest.results.RunResult`. With
+report or consult traffic one more worker plays the clinic (:mod:`loadtest.clinic`).
 """
 
 from __future__ import annotations
@@ -18,17 +19,34 @@ from typing import Any
 
 import aiohttp
 
+from loadtest.clinic import ClinicPlan, ClinicResult
 from loadtest.metrics import Window, WorkerResult
-from loadtest.plan import WorkerPlan, worker_slots, ws_url
+from loadtest.plan import WorkerPlan, reader_node, worker_slots, ws_url
 from loadtest.profile import Profile
 from loadtest.progress import Progress, progress_line
 from loadtest.resources import ProcessSeries
 from loadtest.results import RunResult, is_sustained, merge_windows, merge_workers, summarize
+from loadtest.seed import ClinicSessions
 from loadtest.targets import REPO, Node
 from streaming.frames import Hello
 from streaming.protocol import DeviceClient
 
 WINDOW_S = 1.0
+
+
+@dataclass(frozen=True)
+class ClinicSpec:
+    """Report and consult traffic beside the streams (see :mod:`loadtest.clinic`)."""
+
+    reports_per_min: float = 0.0
+    read_s: float = 5.0
+    readers: int = 2
+    consults: int = 0
+    consult_hold_s: float = 20.0
+
+    @property
+    def active(self) -> bool:
+        return self.reports_per_min > 0 or self.consults > 0
 
 
 class RunError(RuntimeError):
@@ -47,6 +65,7 @@ class RunSpec:
     warmup_s: float = 0.0
     drain_s: float = 30.0
     p99_ms: float = 100.0
+    clinic: ClinicSpec = field(default_factory=ClinicSpec)
 
 
 @dataclass
@@ -60,6 +79,7 @@ class Target:
     warm_up_s: list[float] = field(default_factory=list)  # first stream into each node started for this run
     other_processes: list[ProcessSeries] = field(default_factory=list)  # redis, --server-pid
     records: str = "sqlite"  # the nodes' records engine (postgresql with --database-url)
+    clinic: ClinicSessions | None = None  # sessions of the clinic's people (report and consult traffic)
 
 
 async def login(url: str, username: str, password: str) -> str:
@@ -110,18 +130,20 @@ async def warm_up(url: str, token: str, recording: str, timeout_s: float = 60.0)
 
 
 class _Worker:
-    def __init__(self, index: int, plan: WorkerPlan) -> None:
+    def __init__(self, index: int, plan: dict[str, Any], name: str = "") -> None:
         self.index = index
         self.plan = plan
+        self.name = name or f"worker-{index}"
         self.proc: asyncio.subprocess.Process | None = None
         self.windows: list[Window] = []
         self.result: WorkerResult | None = None
+        self.clinic: ClinicResult | None = None
 
     async def start(self) -> None:
         self.proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "loadtest.worker", stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE, cwd=str(REPO), limit=1 << 28)
-        await self.send(self.plan.to_json())
+        await self.send(self.plan)
 
     async def send(self, message: dict[str, Any]) -> None:
         assert self.proc is not None and self.proc.stdin is not None
@@ -195,6 +217,8 @@ async def _follow(worker: _Worker, live: _Live) -> None:
             window = Window.from_json(message["window"])
             worker.windows.append(window)
             live.add(window)
+        elif message["type"] == "result" and "clinic" in message:
+            worker.clinic = ClinicResult.from_json(message["clinic"])
         elif message["type"] == "result":
             worker.result = WorkerResult.from_json(message["result"])
 
@@ -216,24 +240,28 @@ async def run_step(spec: RunSpec, target: Target, progress: Progress) -> RunResu
         plan = WorkerPlan(index, n_workers, list(spec.profile.points), [n.url for n in target.nodes],
                           {s: target.device_tokens[s] for s in slots}, target.session_token, run_id, spec.record,
                           spec.frame_s, spec.readers_per_device, spec.readers_on, WINDOW_S, spec.drain_s, slots)
-        workers.append(_Worker(index, plan))
+        workers.append(_Worker(index, plan.to_json()))
+    clinic_worker = None
+    if spec.clinic.active:
+        clinic_worker = _Worker(n_workers, _clinic_plan(spec, target).to_json(), "clinic")
+        workers.append(clinic_worker)
     resources = [ProcessSeries(n.pid, n.name, "server") for n in target.nodes if n.pid is not None]
     resources += target.other_processes
     try:
         await asyncio.gather(*(w.start() for w in workers))
         for w in workers:
             assert w.proc is not None
-            resources.append(ProcessSeries(w.proc.pid, f"worker-{w.index}", "worker"))
+            resources.append(ProcessSeries(w.proc.pid, w.name, "worker"))
             hello = await asyncio.wait_for(w.next_message(), timeout=120)
             if not hello or hello.get("type") != "ready":
-                raise RunError(f"worker {w.index} did not start (see its error above)")
+                raise RunError(f"{w.name} did not start (see its error above)")
         t0 = time.monotonic() + 0.3
         for w in workers:
             await w.send({"t0": t0})
             w.close_stdin()
         stop = asyncio.Event()
         sampler = asyncio.create_task(_sample(resources, t0, stop))
-        live = _Live(spec, n_workers, resources, progress)
+        live = _Live(spec, n_workers, resources, progress)  # the clinic worker sends no windows
         budget_s = spec.profile.duration_s + spec.drain_s + 600
         try:
             await asyncio.wait_for(asyncio.gather(*(_follow(w, live) for w in workers)), timeout=budget_s)
@@ -246,12 +274,15 @@ async def run_step(spec: RunSpec, target: Target, progress: Progress) -> RunResu
         for w in workers:
             assert w.proc is not None
             await w.proc.wait()
-            if w.result is None:
-                raise RunError(f"worker {w.index} exited ({w.proc.returncode}) without a result")
+            if w.result is None and w.clinic is None:
+                raise RunError(f"{w.name} exited ({w.proc.returncode}) without a result")
     finally:
         for w in workers:
             w.stop()
     devices, kinds = merge_workers(w.result for w in workers if w.result is not None)
+    clinic = clinic_worker.clinic if clinic_worker is not None else None
+    if clinic is not None:
+        kinds.update(clinic.errors)
     config = {
         "profile": spec.profile.describe(), "duration_s": spec.profile.duration_s, "devices_max": max_devices,
         "workers": n_workers, "nodes": [n.url for n in target.nodes], "bus": target.bus,
@@ -262,7 +293,13 @@ async def run_step(spec: RunSpec, target: Target, progress: Progress) -> RunResu
         "window_s": WINDOW_S, "run_id": run_id, "p99_ms": spec.p99_ms,
         "node_warm_up_s": [round(s, 2) for s in target.warm_up_s],
     }
-    run = RunResult(spec.label, config, merge_windows(w.windows for w in workers), devices, kinds, resources)
+    if spec.clinic.active:
+        config["clinic"] = {"reports_per_min": spec.clinic.reports_per_min, "read_s": spec.clinic.read_s,
+                            "report_readers": spec.clinic.readers, "consults": spec.clinic.consults,
+                            "consult_hold_s": spec.clinic.consult_hold_s, "village_node": 0,
+                            "county_node": reader_node(0, len(target.nodes), spec.readers_on)}
+    run = RunResult(spec.label, config, merge_windows(w.windows for w in workers), devices, kinds, resources,
+                    clinic=clinic)
     ready = [n.ready_s for n in target.nodes if n.ready_s is not None]
     run.summary = summarize(run, spec.profile.duration_s, spec.warmup_s, max(ready) if ready else None)
     run.sustained = is_sustained(run.summary, spec.p99_ms,
@@ -270,4 +307,17 @@ async def run_step(spec: RunSpec, target: Target, progress: Progress) -> RunResu
     return run
 
 
-__all__ = ["RunSpec", "Target", "RunError", "run_step", "login", "warm_up"]
+def _clinic_plan(spec: RunSpec, target: Target) -> ClinicPlan:
+    """Village side on the first node; county side on the node readers use (another one
+    with ``readers_on="other"``), so that pushes and signalling cross the bus."""
+    if target.clinic is None:
+        raise RunError("report and consult traffic need the clinic's accounts (servers this run starts)")
+    county = target.nodes[reader_node(0, len(target.nodes), spec.readers_on)].url
+    c = spec.clinic
+    return ClinicPlan(target.nodes[0].url, county, spec.profile.duration_s, spec.drain_s, spec.record,
+                      c.reports_per_min, c.read_s, target.clinic.doctor, target.clinic.readers[:c.readers],
+                      c.consults, c.consult_hold_s, target.clinic.village[:c.consults],
+                      target.clinic.county[:c.consults])
+
+
+__all__ = ["RunSpec", "ClinicSpec", "Target", "RunError", "run_step", "login", "warm_up"]

@@ -222,14 +222,30 @@ async def _until(side: Side, kind: str, key: str | None = None, value: Any = Non
             return
 
 
-async def signalling_consult(http: aiohttp.ClientSession, url: str, village_token: str, county_token: str,
-                             hold_s: float, ready: asyncio.Event, sides: list[Side]) -> bool:
-    ws_url = url.replace("http", "ws") + "/ws/consult?consult="
-    village_api, county_api = ConsultApi(http, url, village_token), ConsultApi(http, url, county_token)
+@dataclass
+class SignallingOutcome:
+    """One signalling-only consult: whether it ran cleanly, and its request → in_call time."""
+
+    ok: bool
+    setup_s: float | None  # None: never reached in_call
+
+
+async def signalling_consult(http: aiohttp.ClientSession, village_url: str, county_url: str, village_token: str,
+                             county_token: str, hold_s: float, ready: asyncio.Event, sides: list[Side],
+                             probe_every_s: float = 2.0) -> SignallingOutcome:
+    """A consult as two browsers' signalling would run it, without media: the village doctor
+    requests through ``village_url``, the county doctor accepts through ``county_url`` (the
+    same server, or another node), both join, exchange offer/answer and ICE, and hold for
+    ``hold_s`` while each side sends its peer an ICE candidate every ``probe_every_s``
+    carrying its send time (the relay latency); then the village side hangs up."""
+    ws_village = village_url.replace("http", "ws", 1) + "/ws/consult?consult="
+    ws_county = county_url.replace("http", "ws", 1) + "/ws/consult?consult="
+    village_api, county_api = ConsultApi(http, village_url, village_token), ConsultApi(http, county_url, county_token)
+    started = time.monotonic()
     cid = int((await village_api.request("urgent", "bench"))["consult"]["id"])
     await county_api.accept(cid)
-    v = Side(await http.ws_connect(ws_url + str(cid), headers={"Authorization": f"Bearer {village_token}"}))
-    c = Side(await http.ws_connect(ws_url + str(cid), headers={"Authorization": f"Bearer {county_token}"}))
+    v = Side(await http.ws_connect(ws_village + str(cid), headers={"Authorization": f"Bearer {village_token}"}))
+    c = Side(await http.ws_connect(ws_county + str(cid), headers={"Authorization": f"Bearer {county_token}"}))
     sides += [v, c]
     readers = [asyncio.create_task(_reader(v)), asyncio.create_task(_reader(c))]
     try:
@@ -243,18 +259,21 @@ async def signalling_consult(http: aiohttp.ClientSession, url: str, village_toke
                 await side.ws.send_json({"t": "ice", "candidate": CANDIDATE, "gen": 1})
         await c.ws.send_json({"t": "connected"})
         await _until(v, "state", "state", "in_call")
+        setup_s = time.monotonic() - started
         ready.set()
         end = time.monotonic() + hold_s
-        while time.monotonic() < end:
-            await asyncio.sleep(2.0)
+        next_probe = time.monotonic() + min(probe_every_s, hold_s / 2)  # at least one probe each way
+        while next_probe < end:
+            await asyncio.sleep(max(0.0, next_probe - time.monotonic()))
+            next_probe += probe_every_s
             for side in (v, c):
                 await side.ws.send_json({"t": "ice", "gen": 1, "candidate": {
                     **CANDIDATE, "usernameFragment": f"sent={time.time():.6f}"}})
                 side.sent += 1
-        await asyncio.sleep(1.0)  # the last probes arrive
+        await asyncio.sleep(max(1.0, end - time.monotonic()))  # the last probes arrive
         await v.ws.send_json({"t": "hangup"})
         await _until(c, "state", "state", "ended")
-        return v.errors == 0 and c.errors == 0
+        return SignallingOutcome(v.errors == 0 and c.errors == 0, setup_s)
     finally:
         for task in readers:
             task.cancel()
@@ -272,16 +291,16 @@ async def bench_step(url: str, seeded: Seeded, n: int, hold_s: float) -> dict[st
         started = time.monotonic()
         jobs = []
         for k in range(n):  # ramp: a few per millisecond, as pages would open
-            jobs.append(asyncio.create_task(signalling_consult(http, url, seeded.village_tokens[k],
+            jobs.append(asyncio.create_task(signalling_consult(http, url, url, seeded.village_tokens[k],
                                                                seeded.county_tokens[k], hold_s, events[k], sides)))
             if k % 20 == 19:
                 await asyncio.sleep(0.05)
         results = await asyncio.gather(*jobs, return_exceptions=True)
         elapsed = time.monotonic() - started
-    ok = sum(r is True for r in results)
+    ok = sum(isinstance(r, SignallingOutcome) and r.ok for r in results)
     relay = [ms for side in sides for ms in side.relay_ms]
     expected_relays = sum(side.sent for side in sides)
-    failures = [repr(r)[:120] for r in results if r is not True][:3]
+    failures = [repr(r)[:120] for r in results if not (isinstance(r, SignallingOutcome) and r.ok)][:3]
     return {"consults": n, "sockets": 2 * n, "in_call": sum(e.is_set() for e in events), "completed_ok": ok,
             "relayed": len(relay), "relays_sent": expected_relays,
             "relay_p50_ms": round(statistics.median(relay), 1) if relay else None,

@@ -70,6 +70,21 @@ def two_node_run(tmp_path_factory: pytest.TempPathFactory, postgres_server_url: 
                            "--fail-if", "lost_samples>0", "--fail-if", "devices_max<1000")
 
 
+@pytest.fixture(scope="session")
+def clinic_run(tmp_path_factory: pytest.TempPathFactory, postgres_server_url: str) -> Iterator[LoadRun]:
+    """Report and consult traffic beside 2 streaming devices for 8 s: two servers on PostgreSQL
+    + Redis, the village side on one node, the county side on the other."""
+    need(shutil.which("redis-server") is not None, "redis-server is not installed")
+    with pg.fresh_schema(postgres_server_url) as database_url:
+        yield run_loadtest(tmp_path_factory.mktemp("load-clinic"), "--nodes", "2", "--redis", "auto",
+                           "--database-url", database_url, "--devices", "2", "--duration-s", "8",
+                           "--record", str(CPSC_RECORD) if (CPSC_RECORD.parent / "A0005.hea").exists() else "synthetic",
+                           "--reports-per-min", "30", "--read-s", "0.5", "--report-readers", "2",
+                           "--consults", "2", "--consult-hold-s", "2", "--drain-s", "20", "--warmup-s", "0",
+                           "--fail-if", "reports_undelivered>0", "--fail-if", "consult_probes_lost>0",
+                           "--fail-if", "consult_failures>0", "--fail-if", "reports_delivered<1000")
+
+
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     """Module-scoped: Playwright's sync API runs an event loop of its own, which must be gone

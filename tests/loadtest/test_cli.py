@@ -23,6 +23,10 @@ from tests.loadtest.conftest import run_loadtest
     (["--server-pid", "1"], "--server-pid is for --url"),
     (["--workers", "0"], "at least 1"),
     (["--duration-s", "2"], "--warmup-s must be"),
+    (["--url", "http://127.0.0.1:9", "--tokens-file", "t", "--reader-password-file", "p", "--consults", "2"],
+     "--reports-per-min and --consults need servers loadtest starts"),
+    (["--reports-per-min", "-1"], "at least 0"),
+    (["--consults", "2", "--consult-hold-s", "1"], "--consult-hold-s at least 2"),
 ])
 def test_bad_arguments_exit_2_with_a_reason(args: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exc:

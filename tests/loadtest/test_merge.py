@@ -8,6 +8,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
+from loadtest.clinic import ClinicResult
 from loadtest.histogram import GROWTH, LatencyHistogram
 from loadtest.metrics import DeviceOutcome, Window, WorkerResult
 from loadtest.resources import ProcessSeries
@@ -122,3 +123,45 @@ def test_warm_up_windows_are_left_out_of_the_figures() -> None:
     assert summarize(run, 2.0)["ack_p99_ms"] == pytest.approx(500, rel=0.01)
     steady = summarize(run, 2.0, warmup_s=1.0)
     assert steady["ack_p99_ms"] == pytest.approx(10, rel=0.01) and steady["frames_per_s"] == 100.0
+
+
+def clinic(**kw: object) -> ClinicResult:
+    result = ClinicResult(reports_per_min=30.0, read_s=2.0, consults=2)
+    for value_s in (2.1, 2.2, 2.4):
+        result.tat.record_s(value_s)
+    for value_s in (0.010, 0.020, 0.200):
+        result.push.record_s(value_s)
+    result.setup.record_s(0.05)
+    result.reports_sent, result.reports_delivered = 4, 3
+    result.consults_started, result.consults_held = 3, 2
+    result.probes_sent, result.probes_received = 10, 9
+    for key, value in kw.items():
+        setattr(result, key, value)
+    return result
+
+
+def test_report_and_consult_figures_have_no_value_without_that_traffic() -> None:
+    run = RunResult("x", {}, [window(0, 100, [10] * 100, [5] * 100)], [outcome(0, 100, 2000)], Counter(), [])
+    s = summarize(run, duration_s=1.0)
+    clinic_keys = [k for k in s if k.startswith(("report", "consult"))]
+    assert len(clinic_keys) == 16 and all(s[k] is None for k in clinic_keys)
+    assert is_sustained(s, p99_ms=100)
+    run.clinic = clinic(consults=0)  # reports only: the consult figures stay empty
+    s = summarize(run, duration_s=1.0)
+    assert s["reports_sent"] == 4 and s["consults_held"] is None and s["consult_probes_lost"] is None
+
+
+def test_an_undelivered_report_or_a_lost_probe_means_not_sustained() -> None:
+    run = RunResult("x", {}, [window(0, 100, [10] * 100, [5] * 100)], [outcome(0, 100, 2000)], Counter(), [],
+                    clinic=clinic())
+    s = summarize(run, duration_s=1.0)
+    assert s["reports_undelivered"] == 1 and s["consult_failures"] == 1 and s["consult_probes_lost"] == 1
+    assert s["report_tat_p50_s"] == pytest.approx(2.2, rel=0.01) and s["report_tat_max_s"] == pytest.approx(2.4)
+    assert s["report_push_p99_ms"] == pytest.approx(200, rel=0.01) and s["report_push_max_ms"] == pytest.approx(200)
+    assert not is_sustained(s, p99_ms=100)
+    run.clinic = clinic(reports_delivered=4, consults_held=3, probes_received=10)
+    s = summarize(run, duration_s=1.0)
+    assert s["reports_undelivered"] == 0 and s["consult_failures"] == 0 and s["consult_probes_lost"] == 0
+    assert is_sustained(s, p99_ms=100)
+    back = RunResult.from_json(json.loads(json.dumps(run.to_json())))
+    assert back.clinic is not None and summarize(back, duration_s=1.0) == s
