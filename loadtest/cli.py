@@ -86,6 +86,10 @@ def build_parser() -> argparse.ArgumentParser:
     target.add_argument("--database-url", default="",
                         help="PostgreSQL URL for the nodes' records (default: SQLite in the run's data directory); "
                              "each step seeds its own organisations and accounts into it")
+    target.add_argument("--node-cpu", type=float, metavar="CORES",
+                        help="limit each server it starts to this many cores (a cgroup of its own, as a container's "
+                             "CPU limit; needs root): shows scale-out on one machine, e.g. one node at 0.5 against "
+                             "two at 0.5 each")
     target.add_argument("--url", action="append", default=[], help="an existing server (repeat for several nodes)")
     target.add_argument("--tokens-file", help="with --url: device tokens, one per line (or the JSON lines of "
                                               "'teleconsult admin device-token')")
@@ -126,9 +130,9 @@ def _read_tokens(path: str) -> list[str]:
 
 def _check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list[Threshold]:
     if args.url:
-        if args.nodes != 1 or args.redis or args.database_url:
-            parser.error("--url targets running servers: --nodes, --redis and --database-url are for servers "
-                         "loadtest starts")
+        if args.nodes != 1 or args.redis or args.database_url or args.node_cpu:
+            parser.error("--url targets running servers: --nodes, --redis, --database-url and --node-cpu are for "
+                         "servers loadtest starts")
         if not args.tokens_file:
             parser.error("--url needs --tokens-file (device tokens) and the reader's password")
         if not args.reader_password_file and not os.environ.get(PASSWORD_ENV):
@@ -141,6 +145,8 @@ def _check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> li
             or args.consult_hold_s < 2:
         parser.error("--reports-per-min, --consults and --read-s must be at least 0, --report-readers at least 1, "
                      "--consult-hold-s at least 2")
+    if args.node_cpu is not None and not 0.05 <= args.node_cpu <= (os.cpu_count() or 1):
+        parser.error(f"--node-cpu must be between 0.05 and the machine's {os.cpu_count()} cores")
     if args.nodes < 1 or args.workers < 1 or args.readers < 0 or args.devices < 1:
         parser.error("--nodes, --workers and --devices must be at least 1, --readers at least 0")
     if args.nodes > 1 and not args.redis:
@@ -197,7 +203,7 @@ async def _run_all(args: argparse.Namespace, specs: list[RunSpec], progress: Pro
                                                       args.consults)
                 tokens, warm_tokens = credentials.device_tokens[:n_devices], credentials.device_tokens[n_devices:]
                 nodes = await asyncio.to_thread(start_nodes, args.nodes, data_dir, redis_url, step_dir, 30.0,
-                                                args.database_url)
+                                                args.database_url, args.node_cpu)
                 try:
                     warm = await asyncio.gather(*(warm_up(node.url, token, f"warm-up-{k}-{node.name}")
                                                   for node, token in zip(nodes, warm_tokens)))

@@ -292,6 +292,7 @@ async def run_step(spec: RunSpec, target: Target, progress: Progress) -> RunResu
         "record": spec.record, "frame_s": spec.frame_s, "warmup_s": spec.warmup_s, "drain_s": spec.drain_s,
         "window_s": WINDOW_S, "run_id": run_id, "p99_ms": spec.p99_ms,
         "node_warm_up_s": [round(s, 2) for s in target.warm_up_s],
+        "node_cpu_limit": next((n.cpu_limit.cores for n in target.nodes if n.cpu_limit is not None), None),
     }
     if spec.clinic.active:
         config["clinic"] = {"reports_per_min": spec.clinic.reports_per_min, "read_s": spec.clinic.read_s,

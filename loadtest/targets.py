@@ -5,7 +5,8 @@ one data directory; with more than one they need a Redis bus: ``--redis URL`` (u
 is, never flushed: recording ids are unique per run) or ``--redis auto`` (a
 ``redis-server`` of our own on a free port with its own temporary directory, no
 persistence, stopped afterwards). ``--url`` (repeatable) targets servers that already
-run; nothing is started or seeded then.
+run; nothing is started or seeded then. ``node_cpu`` limits each server started to that
+many cores (:mod:`loadtest.cpulimit`), as a container's CPU limit would.
 
     with LocalRedis(tmp) as redis:
         nodes = start_nodes(2, data_dir, redis.url, log_dir)
@@ -24,6 +25,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+
+from loadtest.cpulimit import CpuLimit, CpuLimitError
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -47,6 +50,7 @@ class Node:
     proc: subprocess.Popen[bytes] | None = None
     ready_s: float | None = None
     log_path: Path | None = None
+    cpu_limit: CpuLimit | None = None
 
     @property
     def pid(self) -> int | None:
@@ -68,11 +72,13 @@ def _wait_ready(node: Node, timeout_s: float) -> None:
 
 
 def start_nodes(n: int, data_dir: Path, redis_url: str, log_dir: Path, timeout_s: float = 30.0,
-                database_url: str = "") -> list[Node]:
-    """Start ``n`` servers on ``data_dir`` (and ``redis_url`` if given); return once all are ready.
+                database_url: str = "", node_cpu: float | None = None) -> list[Node]:
+    """Start ``n`` servers on ``data_dir`` (and ``redis_url`` if given), each limited to
+    ``node_cpu`` cores if given; return once all are ready.
 
     Raises:
-        TargetError: a server exited or did not become ready (the others are stopped).
+        TargetError: a server exited or did not become ready, or its CPU limit could not be
+            set (the others are stopped).
     """
     if n > 1 and not redis_url:
         raise TargetError("several nodes share readers through Redis: give --redis URL or --redis auto")
@@ -94,6 +100,13 @@ def start_nodes(n: int, data_dir: Path, redis_url: str, log_dir: Path, timeout_s
         node = Node(f"http://127.0.0.1:{port}", name, proc, log_path=log_path)
         node.ready_s = started  # start instant, replaced by the delay once ready
         nodes.append(node)
+        if node_cpu is not None:
+            try:
+                node.cpu_limit = CpuLimit.create(name, node_cpu)
+                node.cpu_limit.add(proc.pid)
+            except CpuLimitError as exc:
+                stop_nodes(nodes)
+                raise TargetError(str(exc)) from None
     try:
         for node in nodes:
             _wait_ready(node, timeout_s)
@@ -117,6 +130,8 @@ def stop_nodes(nodes: list[Node], timeout_s: float = 30.0) -> None:
             except subprocess.TimeoutExpired:
                 node.proc.kill()
                 node.proc.wait()
+        if node.cpu_limit is not None:
+            node.cpu_limit.remove()
 
 
 class LocalRedis:

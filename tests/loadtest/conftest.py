@@ -49,10 +49,11 @@ def run_loadtest(out_dir: Path, *args: str, timeout_s: float = 240) -> LoadRun:
 
 @pytest.fixture(scope="session")
 def two_worker_run(tmp_path_factory: pytest.TempPathFactory) -> LoadRun:
-    """4 devices (real 12-lead CPSC 2018 ECG) for 4 s, 2 workers, one server, one reader each."""
+    """4 devices (real 12-lead CPSC 2018 ECG) for 4 s, 2 workers, one server limited to 1.5 cores,
+    one reader each."""
     need((CPSC_RECORD.parent / "A0005.hea").exists(), f"CPSC 2018 record not found: {CPSC_RECORD}")
     return run_loadtest(tmp_path_factory.mktemp("load-2w"), "--devices", "4", "--duration-s", "4",
-                        "--workers", "2", "--record", str(CPSC_RECORD), "--drain-s", "20", "--warmup-s", "0",
+                        "--workers", "2", "--node-cpu", "1.5", "--record", str(CPSC_RECORD), "--drain-s", "20", "--warmup-s", "0",
                         "--fail-if", "lost_samples>0", "--fail-if", "reader_frames_missed > 0",
                         "--fail-if", "errors>0")
 

@@ -43,6 +43,7 @@ def test_two_workers_stream_real_ecgs_without_loss(two_worker_run: LoadRun) -> N
     assert doc["passed"] is True and doc["breaches"] == [] and len(doc["thresholds"]) == 3
     (run,) = doc["runs"]
     assert run["config"]["workers"] == 2 and run["config"]["bus"] == "memory"
+    assert run["config"]["node_cpu_limit"] == 1.5
     check_consistent(run, frame_samples=20)  # 40 ms at 500 Hz
     s = run["summary"]
     assert s["devices_max"] == 4 and s["recordings"] == 4
