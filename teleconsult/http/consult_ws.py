@@ -67,6 +67,7 @@ async def consult_socket(request: web.Request) -> web.WebSocketResponse:
     subscription = await service.subscribe(consult.id, lambda msg: push(session.receive_channel(msg)))
     worker = asyncio.create_task(_worker(ws, service, who, session, actions, remote),
                                  name=f"consult-{consult.id}-{role}")
+    service.stats.sockets[role] += 1
     try:
         ice = await service.ice_servers(who, consult.id, remote)
         messages = [m.public() for m in await service.db.call(service.store.messages, consult.id)]
@@ -82,6 +83,7 @@ async def consult_socket(request: web.Request) -> web.WebSocketResponse:
             if session.closed:
                 break
     finally:
+        service.stats.sockets[role] -= 1
         subscription.close()
         worker.cancel()
         socks.discard(ws)

@@ -26,9 +26,14 @@ def session_token(request: web.Request) -> str | None:
     return request.cookies.get(COOKIE)
 
 
+#: Endpoints with their own credentials (the scrape token) or none (probes): no session
+#: lookup, so that a scrape or a probe never waits on the database for a session.
+NO_SESSION_PATHS = frozenset({"/metrics", "/healthz", "/readyz"})
+
+
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    token = session_token(request)
+    token = session_token(request) if request.path not in NO_SESSION_PATHS else None
     user: User | None = None
     if token:
         db = request.app[db_key]

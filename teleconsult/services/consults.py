@@ -17,7 +17,9 @@ import hashlib
 import json
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +33,7 @@ from teleconsult.consults.model import URGENCIES, Consult, Message, Principal, T
 from teleconsult.consults.signaling import COUNTY, SERVER, VILLAGE
 from teleconsult.consults.turn import IceConfig
 from teleconsult.services.notices import Notices, county_channel
+from teleconsult.services.observations import Observations
 from teleconsult.storage.consults import ConsultStore
 from teleconsult.storage.sql import AsyncDatabase, User
 
@@ -48,6 +51,37 @@ FILE_TYPES: dict[str, tuple[bytes, ...]] = {
 
 def consult_channel(consult_id: int) -> str:
     return f"consult:{consult_id}"
+
+
+# Request -> first in call: the waiting for a county doctor (up to the 2-minute answer timeout)
+# plus the call setup (a fraction of a second on a LAN, seconds over 4G and TURN).
+SETUP_BUCKETS_S = (0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 90.0, 120.0, 180.0, 300.0, 600.0)
+
+
+@dataclass
+class ConsultStats:
+    """Plain counters of what happened to consults on this node, read by the metrics endpoint at
+    scrape time. Keys are states, events, outcomes, urgencies, signalling roles and message
+    types; never anything of the patient."""
+
+    requested: Counter[str] = field(default_factory=Counter)  # urgency
+    transitions: Counter[tuple[str, str, str]] = field(default_factory=Counter)  # (from, to, event); no self-loops
+    ended: Counter[tuple[str, str]] = field(default_factory=Counter)  # (outcome, urgency)
+    sockets: Counter[str] = field(default_factory=Counter)  # signalling sockets open now, by role
+    relayed: Counter[str] = field(default_factory=Counter)  # party messages put on consult channels, by type
+    setup_s: dict[str, Observations] = field(default_factory=dict)  # urgency -> request -> first in call
+
+    def __post_init__(self) -> None:
+        for urgency in URGENCIES:
+            self.setup_s[urgency] = Observations(SETUP_BUCKETS_S)
+
+    def changed(self, before: Consult, after: Consult, event: Event) -> None:
+        self.transitions[(before.state, after.state, event.value)] += 1
+        if after.state == State.ENDED.value:
+            self.ended[(after.outcome or "", after.urgency)] += 1
+        if before.state == State.CONNECTING.value and after.state == State.IN_CALL.value and after.in_call_at:
+            self.setup_s.setdefault(after.urgency, Observations(SETUP_BUCKETS_S)).observe(
+                after.in_call_at - after.requested_at)
 
 
 class NobodyOnDuty(Conflict):
@@ -84,7 +118,7 @@ class ConsultService:
         self.clock = clock
         self._sweeper: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
-        self.counters = {"requested": 0, "accepted": 0, "in_call": 0, "ended": 0, "timeouts": 0}
+        self.stats = ConsultStats()
 
     async def start(self) -> None:
         self._sweeper = asyncio.create_task(self._sweep_loop(), name="consult-timeouts")
@@ -217,10 +251,7 @@ class ConsultService:
         """A change of state to both parties and to the county's doctors (self-loops are only logged)."""
         if after.state == before.state:
             return
-        if after.state in self.counters:
-            self.counters[after.state] += 1
-        if event is Event.TIMEOUT:
-            self.counters["timeouts"] += 1
+        self.stats.changed(before, after, event)
         self.publish(after.id, {"t": "state", "state": after.state, "outcome": after.outcome, "event": event.value,
                                 "by": actor, "reason": reason, "consult": after.public(self.clock())})
         self.notices.publish(county_channel(after.county_id), {
@@ -250,6 +281,7 @@ class ConsultService:
         """A party's message (already checked by its signalling session) to the consult's channel."""
         data = json.dumps(message, separators=(",", ":")).encode("utf-8")
         self.bus.publish(consult_channel(consult_id), BusItem(SIGNAL, 0, data=data), RETAIN_SIGNALS)
+        self.stats.relayed[str(message.get("t", ""))] += 1
 
     async def request(self, who: Principal, urgency: str, reason: str, patient_ref: str = "",
                       recording_id: str | None = None, remote: str = "") -> tuple[Consult, dict[str, Any]]:
@@ -274,7 +306,7 @@ class ConsultService:
         consult: Consult = await self._call(
             lambda: self.store.create(who.org_id, who.county_id, who.kind, who.id, urgency, reason, patient_ref,
                                       recording_id, who.actor, now))
-        self.counters["requested"] += 1
+        self.stats.requested[urgency] += 1
         await self.audit(who, "consult.request", consult.id, "ok", remote)
         summary = await self.presence_summary(who.county_id)
         if summary["on_duty"] == 0:
@@ -490,4 +522,5 @@ class ConsultService:
         return message, self._file_path(consult_id, message.sha256)
 
 
-__all__ = ["ConsultService", "FILE_TYPES", "NobodyOnDuty", "consult_channel", "principal_of"]
+__all__ = ["ConsultService", "ConsultStats", "FILE_TYPES", "NobodyOnDuty", "SETUP_BUCKETS_S", "consult_channel",
+           "principal_of"]

@@ -17,7 +17,9 @@ import secrets
 import tempfile
 import time
 import zipfile
+from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -32,6 +34,7 @@ from teleconsult.reading.errors import BadRequest, ConflictError, Forbidden, Not
 from teleconsult.reading.model import AnnotationEntry, ReportVersion, Study
 from teleconsult.reading.wfdb_annotations import write_annotations
 from teleconsult.services.notices import Notices, county_channel, org_channel
+from teleconsult.services.observations import Observations
 from teleconsult.services.uploads import DecodedEcg, store
 from teleconsult.storage.archive_files import FileArchive
 from teleconsult.storage.sql import AsyncDatabase, Conflict, Recording, User
@@ -44,6 +47,48 @@ FHIR_WAVEFORM_S = 10.0
 
 def actor(user: User) -> str:
     return f"user:{user.id}"
+
+
+# Report turnaround (received -> signed): the county's target is 3 minutes for STAT, routine
+# reports come back within hours. The target itself is always a bucket bound (see ReportStats).
+TAT_BUCKETS_S = (30.0, 60.0, 120.0, 180.0, 300.0, 600.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0, 28800.0,
+                 86400.0)
+# Signed -> delivered: about a second when the village page is open; minutes to hours when it is not.
+DELIVERY_BUCKETS_S = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0, 14400.0, 86400.0)
+
+
+@dataclass
+class ReportStats:
+    """Plain counters of this node's studies and reports, read by the metrics endpoint at scrape
+    time. Keys are priorities (``stat``/``urgent``/``routine``: the study's effective priority
+    when it happened) and, for arrivals, ``(source, priority)``; never anything of the patient."""
+
+    tat_buckets_s: tuple[float, ...] = TAT_BUCKETS_S
+    received: Counter[tuple[str, str]] = field(default_factory=Counter)
+    signed: Counter[str] = field(default_factory=Counter)
+    amended: Counter[str] = field(default_factory=Counter)
+    delivered: Counter[str] = field(default_factory=Counter)  # delivery receipts, first per report version
+    acknowledged: Counter[str] = field(default_factory=Counter)  # first acknowledgement per report version
+    escalated: int = 0
+    tat_s: dict[str, Observations] = field(default_factory=dict)  # received -> first signed, per study
+    delivery_s: dict[str, Observations] = field(default_factory=dict)  # first signed -> first delivered
+
+    def __post_init__(self) -> None:
+        for p in findings.Priority:
+            self.tat_s[p.value] = Observations(self.tat_buckets_s)
+            self.delivery_s[p.value] = Observations(DELIVERY_BUCKETS_S)
+
+    def observe_tat(self, study: Study) -> None:
+        """At the first signature (the TAT of :mod:`teleconsult.reading.tat`: received -> signed)."""
+        if study.signed_at is not None:
+            self.tat_s.setdefault(study.priority, Observations(self.tat_buckets_s)).observe(
+                study.signed_at - study.received_at)
+
+    def observe_delivery(self, study: Study, delivered_at: float) -> None:
+        """At the study's first delivery (a receipt, or an acknowledgement without one)."""
+        if study.signed_at is not None:
+            self.delivery_s.setdefault(study.priority, Observations(DELIVERY_BUCKETS_S)).observe(
+                delivered_at - study.signed_at)
 
 
 MEASURE_WINDOW_S = 10.0  # a resting ECG's strip: the intervals are measured on the last 10 s
@@ -125,6 +170,7 @@ class StudyService:
         self.timezone = ZoneInfo(timezone)
         self.clock = clock
         self._escalator: asyncio.Task[None] | None = None
+        self.stats = ReportStats(tat_buckets_s=tuple(sorted({*TAT_BUCKETS_S, float(target_s)})))
 
     async def start(self) -> None:
         self._escalator = asyncio.create_task(self._escalation_loop(), name="escalations")
@@ -191,6 +237,7 @@ class StudyService:
         except Conflict as exc:
             raise ConflictError(str(exc)) from None
         await self._audit(user, "study.create", f"study:{study.id}", "ok", remote)
+        self.stats.received[(source, study.priority)] += 1
         self._worklist_changed(study, "received")
         return study
 
@@ -486,6 +533,8 @@ class StudyService:
         except Conflict as exc:
             raise ConflictError(str(exc)) from None
         await self._audit(user, "report.sign", f"study:{study_id}", "ok", remote)
+        self.stats.signed[signed_study.priority] += 1
+        self.stats.observe_tat(signed_study)
         self._delivered_notice(signed_study, version)
         return version
 
@@ -509,6 +558,7 @@ class StudyService:
         except Conflict as exc:
             raise ConflictError(str(exc)) from None
         await self._audit(user, "report.amend", f"study:{study_id}", f"ok:v{version.version}", remote)
+        self.stats.amended[amended.priority] += 1
         self._delivered_notice(amended, version)
         return version
 
@@ -558,16 +608,25 @@ class StudyService:
     async def receipt(self, user: User, study_id: int, version: object, remote: str) -> bool:
         """The doctor's browser has the report (delivery receipt); True the first time."""
         study, v = await self._deliverable(user, study_id, version, "report.receipt", remote)
-        first = await self.db.call(self.store.mark_delivered, study.id, v, self.clock())
+        now = self.clock()
+        first = await self.db.call(self.store.mark_delivered, study.id, v, now)
         await self._audit(user, "report.receipt", f"study:{study_id}", f"ok:v{v}", remote)
+        if first:
+            self.stats.delivered[study.priority] += 1
+            if study.delivered_at is None:
+                self.stats.observe_delivery(study, now)
         return first
 
     async def acknowledge(self, user: User, study_id: int, version: object, remote: str) -> bool:
         """The doctor has read the report (and its critical findings); True the first time."""
         study, v = await self._deliverable(user, study_id, version, "report.acknowledge", remote)
-        first = await self.db.call(self.store.acknowledge, study.id, v, user.id, self.clock())
+        now = self.clock()
+        first = await self.db.call(self.store.acknowledge, study.id, v, user.id, now)
         await self._audit(user, "report.acknowledge", f"study:{study_id}", f"ok:v{v}", remote)
         if first:
+            self.stats.acknowledged[study.priority] += 1
+            if study.delivered_at is None:  # acknowledged without a receipt: delivered now
+                self.stats.observe_delivery(study, now)
             self.notices.publish(county_channel(study.county_id),
                                  {"t": "acknowledged", "study": study.id, "version": v})
         return first
@@ -581,6 +640,7 @@ class StudyService:
         done = []
         for study in await self.db.call(self.store.escalation_candidates, now - self.escalate_after_s):
             if await self.db.call(self.store.mark_escalated, study.id, now):
+                self.stats.escalated += 1
                 self.notices.publish(county_channel(study.county_id), {
                     "t": "escalation", "study": study.id, "version": study.report_version, "org_id": study.org_id,
                     "signed_at": study.signed_at, "reason": "critical finding not acknowledged"})
@@ -690,4 +750,5 @@ class StudyService:
         return {"since": since, "until": until, **out}
 
 
-__all__ = ["StudyService", "auto_measurements"]
+__all__ = ["DELIVERY_BUCKETS_S", "ReportStats", "StudyService", "TAT_BUCKETS_S",
+           "auto_measurements"]

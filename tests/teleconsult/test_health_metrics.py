@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from teleconsult.app import create_app
 from teleconsult.config import Settings
-from teleconsult.keys import state_key
+from teleconsult.keys import db_key, state_key
 from tests.teleconsult.conftest import Seed, hello, login
 from tests.teleconsult.test_device_socket import open_stream, send_and_ack
 
@@ -47,6 +47,19 @@ async def test_metrics_need_the_scrape_token(metered: TestClient) -> None:
     # a clinician's session is not a scrape token either
     session = await login(metered, "reader_a")
     assert (await metered.get("/metrics", headers={"Authorization": f"Bearer {session}"})).status == 401
+
+
+async def test_a_scrape_and_the_probes_never_look_up_a_session(metered: TestClient,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    db = metered.app[db_key].db
+    looked_up: list[str] = []
+    monkeypatch.setattr(db, "user_for_session", lambda token_hash, now: looked_up.append(token_hash))
+    await scrape(metered)
+    for path in ("/healthz", "/readyz"):
+        assert (await metered.get(path, headers={"Authorization": "Bearer something"})).status == 200
+    assert looked_up == []
+    await metered.get("/api/me", headers={"Authorization": "Bearer something"})  # an API call does look
+    assert len(looked_up) == 1
 
 
 async def test_metrics_count_streams_frames_readers_and_closes(metered: TestClient, seed: Seed) -> None:
