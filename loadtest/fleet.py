@@ -302,7 +302,9 @@ class Fleet:
                         reader.ended = True
                         break
                 if not reader.ended:
-                    self._error(f"reader close {ws.close_code}", device)
+                    problem = ws.exception()
+                    self._error(f"reader close {ws.close_code}" +
+                                (f" ({type(problem).__name__}: {str(problem)[:60]})" if problem else ""), device)
         except asyncio.CancelledError:
             raise
         except Exception as exc:

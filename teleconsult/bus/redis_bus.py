@@ -1,19 +1,26 @@
-"""Redis bus for several server processes: one Redis Stream per recording.
+"""Redis bus for several server processes: one Redis Stream per recording (or consult).
 
-Why Streams rather than pub/sub: a node's reader task continues from the last entry id
-it saw after a hiccup (a Redis restart, a slow node) instead of silently losing what was
+Why Streams rather than pub/sub: a node's reader continues from the last entry id it saw
+after a hiccup (a Redis restart, a slow node) instead of silently losing what was
 published meanwhile, as pub/sub would; ``MAXLEN ~`` bounds what Redis keeps to a few
-seconds per recording. (Readers' catch-up comes from the archive, the truth.) The Python client's per-command cost dominates (see
-PERFORMANCE.md), so ``publish`` never awaits: items are batched into one pipelined
-round trip per loop turn, and each node runs one ``XREAD`` task per watched recording
-shared by all its local readers. Items published on this node reach local readers
-directly and are skipped when they come back from Redis.
+seconds per recording. (Readers' catch-up comes from the archive, the truth.)
+
+The Python client's per-command cost dominates (see PERFORMANCE.md), so ``publish``
+never awaits: items are batched into one pipelined round trip per loop turn; and each
+node reads every stream it watches with **one** ``XREAD`` loop (all watched keys in one
+command, blocking at most ``BLOCK_MS``), shared by all its local subscribers: one Redis
+connection and one command per turn whatever the number of watched recordings and
+consults (one blocking ``XREAD`` per stream would hold a pooled connection each, and the
+pool runs out at a few hundred). Items published on this node reach local subscribers
+directly; each entry carries its origin node in a field of its own, so the node skips its
+own entries without unpacking them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass, field
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -27,59 +34,30 @@ STREAM_TTL_S = 3600
 # While Redis is unreachable, items wait here; beyond this many the oldest sample frames
 # are dropped (remote readers refill them from the archive), never beats, status or end.
 MAX_PENDING_ITEMS = 50_000
+#: Longest wait of one XREAD; also the longest a new subscription waits before its stream
+#: is read too (any traffic on a watched stream ends the wait sooner).
+BLOCK_MS = 50
+#: Entries per stream per XREAD.
+READ_COUNT = 512
+
+
+@dataclass(eq=False)
+class _Watched:
+    """One stream this node reads, and its local subscribers."""
+
+    key: bytes
+    last_id: bytes
+    callbacks: list[Callback] = field(default_factory=list)
 
 
 class _RedisSubscription:
-    def __init__(self, reader: "_ChannelReader", callback: Callback) -> None:
-        self._reader = reader
+    def __init__(self, bus: RedisBus, channel: str, callback: Callback) -> None:
+        self._bus = bus
+        self._channel = channel
         self._callback = callback
 
     def close(self) -> None:
-        self._reader.remove(self._callback)
-
-
-class _ChannelReader:
-    """One XREAD loop per (node, recording), fanning out to the node's local subscribers."""
-
-    def __init__(self, bus: "RedisBus", channel: str, last_id: bytes) -> None:
-        self.bus = bus
-        self.channel = channel
-        self.key = KEY_PREFIX + channel
-        self.last_id = last_id
-        self.callbacks: list[Callback] = []
-        self.task = asyncio.create_task(self._run(), name=f"redis-xread-{channel}")
-
-    def remove(self, callback: Callback) -> None:
-        if callback in self.callbacks:
-            self.callbacks.remove(callback)
-        if not self.callbacks:
-            self.bus._readers.pop(self.channel, None)
-            self.task.cancel()
-
-    async def _run(self) -> None:
-        delay_s = 0.1
-        while True:
-            try:
-                response = await self.bus._redis.xread({self.key: self.last_id}, block=1000, count=512)
-                delay_s = 0.1
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # Redis restarting: keep our place and retry
-                log.warning("redis xread failed (%s); retrying", type(exc).__name__)
-                await asyncio.sleep(delay_s)
-                delay_s = min(delay_s * 2, 2.0)
-                continue
-            for _key, entries in response or ():
-                for entry_id, fields in entries:
-                    self.last_id = entry_id
-                    item = BusItem.unpack(fields[b"i"])
-                    if item.origin == self.bus.node_id:
-                        continue
-                    for callback in list(self.callbacks):
-                        try:
-                            callback(item)
-                        except Exception:
-                            log.exception("bus subscriber failed")
+        self._bus._unsubscribe(self._channel, self._callback)
 
 
 class RedisBus:
@@ -87,10 +65,14 @@ class RedisBus:
         self.url = url
         self.node_id = node_id
         self._redis: Any = aioredis.from_url(url, decode_responses=False)
+        self._origin = node_id.encode("utf-8")
         self._pending: list[tuple[str, BusItem, int]] = []
         self._wake = asyncio.Event()
-        self._readers: dict[str, _ChannelReader] = {}
+        self._watched: dict[str, _Watched] = {}  # channel -> stream
+        self._by_key: dict[bytes, _Watched] = {}
+        self._watching = asyncio.Event()  # set while there is something to read
         self._publisher: asyncio.Task[None] | None = None
+        self._reader: asyncio.Task[None] | None = None
         self.published = 0
         self.dropped = 0
         self._closing = False
@@ -98,6 +80,7 @@ class RedisBus:
     async def start(self) -> None:
         await self._redis.ping()
         self._publisher = asyncio.create_task(self._publish_loop(), name="redis-publisher")
+        self._reader = asyncio.create_task(self._read_loop(), name="redis-xread")
 
     async def close(self) -> None:
         if self._publisher is not None:
@@ -107,9 +90,11 @@ class RedisBus:
                 await asyncio.wait_for(self._publisher, timeout=2.0)
             except (asyncio.TimeoutError, asyncio.CancelledError):
                 log.warning("redis unreachable at shutdown; bus items not published")
-        for reader in list(self._readers.values()):
-            reader.task.cancel()
-        self._readers.clear()
+        if self._reader is not None:
+            self._reader.cancel()
+            await asyncio.gather(self._reader, return_exceptions=True)
+        self._watched.clear()
+        self._by_key.clear()
         await self._redis.aclose()
 
     def counters(self) -> BusCounters:
@@ -123,9 +108,9 @@ class RedisBus:
 
     def publish(self, channel: str, item: BusItem, retain_items: int) -> None:
         item.origin = self.node_id
-        reader = self._readers.get(channel)
-        if reader is not None:
-            for callback in list(reader.callbacks):
+        watched = self._watched.get(channel)
+        if watched is not None:
+            for callback in list(watched.callbacks):
                 try:
                     callback(item)
                 except Exception:
@@ -160,7 +145,8 @@ class RedisBus:
                 expiring = set()
                 for channel, item, retain_items in batch:
                     key = KEY_PREFIX + channel
-                    pipe.xadd(key, {b"i": item.pack()}, maxlen=max(retain_items, 1), approximate=True)
+                    pipe.xadd(key, {b"o": self._origin, b"i": item.pack()}, maxlen=max(retain_items, 1),
+                              approximate=True)
                     expiring.add(key)
                 for key in expiring:  # a stream whose device vanished disappears on its own
                     pipe.expire(key, STREAM_TTL_S)
@@ -184,13 +170,62 @@ class RedisBus:
                     batch, self._pending = self._pending, []
 
     async def subscribe(self, channel: str, callback: Callback) -> _RedisSubscription:
-        reader = self._readers.get(channel)
-        if reader is None:
+        watched = self._watched.get(channel)
+        if watched is None:
             # Start after the newest entry: what came before is in the archive.
-            last = await self._redis.xrevrange(KEY_PREFIX + channel, count=1)
-            reader = self._readers.get(channel)  # another subscriber may have raced us
-            if reader is None:
-                reader = _ChannelReader(self, channel, last[0][0] if last else b"0-0")
-                self._readers[channel] = reader
-        reader.callbacks.append(callback)
-        return _RedisSubscription(reader, callback)
+            key = (KEY_PREFIX + channel).encode("utf-8")
+            last = await self._redis.xrevrange(key, count=1)
+            watched = self._watched.get(channel)  # another subscriber may have raced us
+            if watched is None:
+                watched = _Watched(key, last[0][0] if last else b"0-0")
+                self._watched[channel] = watched
+                self._by_key[key] = watched
+                self._watching.set()
+        watched.callbacks.append(callback)
+        return _RedisSubscription(self, channel, callback)
+
+    def _unsubscribe(self, channel: str, callback: Callback) -> None:
+        watched = self._watched.get(channel)
+        if watched is None:
+            return
+        if callback in watched.callbacks:
+            watched.callbacks.remove(callback)
+        if not watched.callbacks:
+            del self._watched[channel]
+            self._by_key.pop(watched.key, None)
+
+    async def _read_loop(self) -> None:
+        """One XREAD over every watched stream per turn; entries fan out to local subscribers."""
+        delay_s = 0.1
+        while True:
+            if not self._watched:
+                self._watching.clear()
+                await self._watching.wait()
+                continue
+            streams = {w.key: w.last_id for w in self._watched.values()}
+            try:
+                response = await self._redis.xread(streams, block=BLOCK_MS, count=READ_COUNT)
+                delay_s = 0.1
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # Redis restarting: keep our places and retry
+                log.warning("redis xread failed (%s); retrying", type(exc).__name__)
+                await asyncio.sleep(delay_s)
+                delay_s = min(delay_s * 2, 2.0)
+                continue
+            for key, entries in response or ():
+                watched = self._by_key.get(key)
+                if watched is None:
+                    continue  # nobody here watches it any more
+                for entry_id, fields in entries:
+                    watched.last_id = entry_id
+                    if fields.get(b"o") == self._origin:
+                        continue  # ours: local subscribers had it at publish time
+                    item = BusItem.unpack(fields[b"i"])
+                    if item.origin == self.node_id:
+                        continue
+                    for callback in list(watched.callbacks):
+                        try:
+                            callback(item)
+                        except Exception:
+                            log.exception("bus subscriber failed")

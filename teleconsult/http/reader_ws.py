@@ -90,7 +90,16 @@ async def _reader_socket(request: web.Request) -> web.WebSocketResponse:
     db = request.app[db_key]
     await db.call(db.db.audit, f"user:{user.id}", "watch", recording.id, "ok", request.remote or "")
     readers = request.app[readers_key]
-    session = await readers.join(recording, max_fs_hz, backlog_s, None if from_sample is None else int(from_sample))
+    try:
+        session = await readers.join(recording, max_fs_hz, backlog_s,
+                                     None if from_sample is None else int(from_sample))
+    except Exception:
+        # The socket is open: an HTTP error page now would be garbage inside the websocket
+        # stream. Say so over the socket, with a close code the client reconnects on.
+        log.exception("reader could not join recording %s", recording.id)
+        await ws.send_bytes(encode(Error(code=int(CloseCode.INTERNAL_ERROR), reason="could not join; retry")))
+        await ws.close(code=int(CloseCode.INTERNAL_ERROR), message=b"could not join; retry")
+        return ws
     sender = asyncio.create_task(_sender(ws, session))
 
     def sender_done(task: asyncio.Task[None]) -> None:

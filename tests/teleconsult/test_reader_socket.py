@@ -7,10 +7,13 @@ from typing import Any
 
 import msgpack
 import numpy as np
+from aiohttp import WSMsgType
 from aiohttp.test_utils import TestClient
 
+from streaming.errors import CloseCode
 from streaming.frames import Data, End, encode
 from teleconsult.config import Settings
+from teleconsult.keys import readers_key
 from teleconsult.storage.sql import Database
 from tests.teleconsult.conftest import Seed, block, hello, login
 from tests.teleconsult.test_device_socket import open_stream, send_and_ack
@@ -186,3 +189,33 @@ async def test_readers_are_told_when_the_device_drops_and_returns(client: TestCl
     device, welcome = await open_stream(client, hello(seed.tokens["a"]))
     assert welcome["resume_seq"] == 2
     assert await next_status() == {"t": "status", "connected": True}
+
+
+async def test_a_reader_that_cannot_join_is_told_over_its_socket_and_others_keep_watching(
+        client: TestClient, seed: Seed, monkeypatch: Any) -> None:
+    device, _ = await open_stream(client, hello(seed.tokens["a"]))
+    await send_and_ack(device, 0, 1)
+    token = await login(client, "reader_a")
+    watching = await reader_socket(client, token, "/ws/reader?recording=rec-test-0001&from_sample=0")
+    first = msgpack.unpackb((await asyncio.wait_for(watching.receive(), 5)).data)
+    assert first["t"] == "meta"  # joined
+    readers = client.app[readers_key]
+    real_join = readers.join
+
+    async def failing_join(*args: Any, **kw: Any) -> Any:
+        raise ConnectionError("bus unreachable")  # e.g. Redis refused a connection
+
+    monkeypatch.setattr(readers, "join", failing_join)
+    refused = await reader_socket(client, token, "/ws/reader?recording=rec-test-0001")
+    msg = await asyncio.wait_for(refused.receive(), 5)
+    assert msg.type == WSMsgType.BINARY  # a protocol frame, not an HTTP error page inside the socket
+    error = msgpack.unpackb(msg.data)
+    assert error["t"] == "error" and error["code"] == CloseCode.INTERNAL_ERROR and "retry" in error["reason"]
+    assert (await asyncio.wait_for(refused.receive(), 5)).type == WSMsgType.CLOSE
+    assert refused.close_code == CloseCode.INTERNAL_ERROR
+    monkeypatch.setattr(readers, "join", real_join)
+    for seq in range(1, 5):
+        await device.send_bytes(encode(Data(seq, seq * 20, 20, block(seq))))
+    await device.send_bytes(encode(End(5)))
+    frames = await read_until_end(watching)
+    assert [f["seq"] for f in frames if f["t"] == "samples"] == list(range(5))
