@@ -34,9 +34,10 @@ Pipeline (per lead, then fused per stream):
    least ``on_time_ratio`` x it and arriving where the next beat is due
    (``on_time_rr`` x median RR), is decided then; any other waits to its
    horizon and is dropped if a larger peak follows in the envelope, or (one
-   lead, or where P waves have been seen) if the |band-passed| signal after
-   ``dominate_gap_s`` exceeds ``dominate_bp_ratio`` x its own maximum (a QRS
-   shows there before it tops the slow envelope), or if it sits where this
+   lead, or where P waves have been seen; below ``dominate_bp_max_ratio`` x
+   the signal level) if the |band-passed| signal after ``dominate_gap_s``
+   exceeds ``dominate_bp_ratio`` x its own maximum (a QRS shows there before
+   it tops the slow envelope), or if it sits where this
    stream's P waves sit: the stream learns, from the smaller candidate that
    precedes its beats by a steady gap (``p_wave_gap_s``, ``p_wave_jitter_s``),
    the P-R gap and P size, and a small candidate one P-R gap before the next
@@ -53,7 +54,15 @@ Pipeline (per lead, then fused per stream):
    A premature candidate (< ``premature_rr_ratio`` x median RR) must also
    clear ``premature_noise_ratio`` x the noise level (capped at
    ``premature_cap_ratio`` x signal): noise comes at random times, beats
-   keep their rhythm. T-wave test: within ``t_wave_window_s`` of a beat a
+   keep their rhythm. With one lead the detector also measures each
+   candidate's peak-to-peak extent in a wide band (``wide_band_hz``, within
+   ``wide_window_s`` of R) against the median of the last 8 beats': a
+   premature candidate at least ``premature_wide_ratio`` x as large there
+   (a wide ectopic beat) is capped at ``premature_wide_cap_ratio`` instead,
+   and one before the next beat is due that is faint in both bands
+   (geometric mean of the two relative sizes below ``faint_ratio``) is
+   noise while the noise level is at least ``faint_noise_ratio`` x signal
+   (electrode-motion bumps). T-wave test: within ``t_wave_window_s`` of a beat a
    candidate smaller than ``t_wave_exempt_ratio`` x signal needs
    ``t_wave_slope_ratio`` x the previous beat's maximum slope.
    The first ``init_s`` (2 s) are a learning period, decided causally with
@@ -166,6 +175,10 @@ class DetectorConfig:
         dominate_gap_s: ... (one lead; with several leads only where the P
             wave evidence exceeds ``dominate_bp_multilead_evidence``).
         dominate_bp_multilead_evidence: See ``dominate_gap_s``.
+        dominate_bp_max_ratio: The |band-passed| look-ahead test drops only
+            candidates below this fraction of the signal level: one nearly
+            as large as the beats is not a P wave, and in noise the
+            |band-passed| signal after a QRS often exceeds the test.
         p_wave_gap_s: A candidate this long before a larger beat is taken as
             that beat's P wave; when such gaps repeat (within
             ``p_wave_jitter_s`` of their running mean) for most beats, the
@@ -200,6 +213,25 @@ class DetectorConfig:
             times; real beats in noise keep their rhythm).
         premature_noise_ratio: See ``premature_rr_ratio``.
         premature_cap_ratio: See ``premature_rr_ratio``.
+        wide_band_hz: Pass band of the wide-band signal (one lead only) whose
+            peak-to-peak extent within ``wide_window_s`` of R is compared with
+            the median extent of the last 8 beats (QRS size as seen by eye,
+            not only its 8-20 Hz energy).
+        wide_window_s: See ``wide_band_hz``; the window never reaches past
+            ``lookahead_min_s`` after the envelope peak.
+        premature_wide_ratio: A premature candidate whose wide-band extent is
+            at least this many times the beats' (a wide, large ectopic beat:
+            moderate 8-20 Hz energy, large deflection) has its premature cap
+            lowered to ``premature_wide_cap_ratio`` x the signal level.
+        premature_wide_cap_ratio: See ``premature_wide_ratio``.
+        faint_ratio: A candidate before the next beat is due (earlier than
+            ``on_time_rr[0]`` median RR) whose geometric mean of relative
+            size in the two bands, sqrt(amplitude / signal level x wide-band
+            extent / beats' extent), is below this, is rejected as noise
+            while the noise level is at least ``faint_noise_ratio`` x the
+            signal level (electrode-motion bumps are faint in both bands;
+            ectopic beats are large in at least one). 0 disables the test.
+        faint_noise_ratio: See ``faint_ratio``.
         noise_alpha: Update weight of the noise level per rejected candidate
             (below threshold, T wave, inside the refractory period, or
             followed by a larger peak).
@@ -253,11 +285,18 @@ class DetectorConfig:
     dominate_bp_ratio: float = 0.8
     dominate_gap_s: float = 0.07
     dominate_bp_multilead_evidence: float = 0.3
+    dominate_bp_max_ratio: float = 0.9
     onset_ratio: float = 0.4
     p_wave_gap_s: tuple[float, float] = (0.1, 0.3)
     p_wave_tol_rr: float = 0.1
     p_wave_amp_ratio: float = 1.5
     p_wave_jitter_s: float = 0.03
+    wide_band_hz: tuple[float, float] = (0.5, 40.0)
+    wide_window_s: float = 0.1
+    premature_wide_ratio: float = 1.2
+    premature_wide_cap_ratio: float = 0.5
+    faint_ratio: float = 0.35
+    faint_noise_ratio: float = 0.02
     despike: bool = True
     spike_ratio: float = 1500.0
     spike_hold_s: float = 0.015
@@ -292,9 +331,15 @@ class DetectorConfig:
             if not getattr(self, name) > 0.0:
                 raise ValueError(f"{name} must be > 0")
         for name in ("onset_ratio", "init_threshold_ratio", "p_wave_tol_rr",
-                     "dominate_bp_multilead_evidence"):
+                     "dominate_bp_multilead_evidence", "premature_wide_cap_ratio",
+                     "faint_ratio", "faint_noise_ratio"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1]")
+        if not 0.0 < self.wide_band_hz[0] < self.wide_band_hz[1] < nyq:
+            raise ValueError("need 0 < wide_band_hz[0] < wide_band_hz[1] < fs_hz / 2")
+        for name in ("wide_window_s", "premature_wide_ratio", "dominate_bp_max_ratio"):
+            if not getattr(self, name) > 0.0:
+                raise ValueError(f"{name} must be > 0")
         if not 0.0 < self.p_wave_gap_s[0] <= self.p_wave_gap_s[1]:
             raise ValueError("p_wave_gap_s must be an increasing pair > 0")
         if self.refractory_s > self.lookback_s:
@@ -394,6 +439,10 @@ class _Design:
             sps.butter(2, [cfg.band_low_hz, cfg.band_high_hz], btype="bandpass",
                        fs=fs, output="sos"), dtype=np.float64)
         self.zi_bp: FloatArray = np.asarray(sps.sosfilt_zi(self.sos_bp), dtype=np.float64)
+        self.sos_wide: FloatArray = np.ascontiguousarray(
+            sps.butter(1, list(cfg.wide_band_hz), btype="bandpass", fs=fs, output="sos"),
+            dtype=np.float64)
+        self.zi_wide: FloatArray = np.asarray(sps.sosfilt_zi(self.sos_wide), dtype=np.float64)
         self.sos_int: FloatArray = np.ascontiguousarray(
             sps.butter(2, cfg.integration_hz, fs=fs, output="sos"), dtype=np.float64)
         self.norm_pole = math.exp(-1.0 / (cfg.lead_norm_tau_s * fs))
@@ -425,13 +474,22 @@ class _Design:
         self.small_offsets = np.arange(self.rf + 1, self.rf_small + 1) if self.rf_small > self.rf \
             else np.zeros(1, dtype=np.int64)
         self.env_lag = self._env_lag(fs)
+        # wide-band extent window around R (buffer columns relative to R's
+        # column); it never reaches past rf_min after the envelope peak
+        self.wide_delay = _SpikeBlanker.DELAY if cfg.despike else 0
+        self.wide_w = max(1, round(cfg.wide_window_s * fs))
+        self.wide_offsets = np.arange(-self.wide_w, self.wide_w + 1)
         self.start_guard = round(0.1 * fs)
         self.p_gap = (round(cfg.p_wave_gap_s[0] * fs), round(cfg.p_wave_gap_s[1] * fs))
         self.p_jitter = round(cfg.p_wave_jitter_s * fs)
         self.ahead_offsets = np.arange(max(1, round(cfg.dominate_gap_s * fs)), self.rf_small + 1)
         # History kept between pushes: look-back and the longest look-ahead of
         # the local-max window plus the slope / refinement windows before it.
-        self.hist = self.rb + self.rf_small + max(self.slope_window, self.refine_window) + 2
+        # (the wide-band window reaches wide_w before R, R at most
+        # refine_window + bp_lag before the peak)
+        self.back = max(self.slope_window, self.refine_window + max(
+            0, self.bp_lag - self.wide_delay + self.wide_w - self.rb - 2))
+        self.hist = self.rb + self.rf_small + self.back + 2
 
     def _env_lag(self, fs: float) -> int:
         """Samples from a narrow QRS-like pulse's peak to its envelope peak."""
@@ -475,11 +533,13 @@ class QRSDetectorBank:
     peak only.
 
     Memory per stream (see :attr:`state_nbytes`): a feature buffer of three
-    float64 rows sized for the 2.2 s learning period (or the largest chunk
-    pushed, if larger), filter and de-spiking states (~35 floats per lead)
-    and the decision state (scalars plus the last 8 RR intervals and 8 beat
-    amplitudes). Measured: 26 KiB for one lead at 360 Hz, 38 KiB for 12 leads
-    at 500 Hz, pushed 40 ms frames. Nothing grows with time.
+    float64 rows (four with one lead: the wide-band signal) sized for the
+    look-back and longest look-ahead (or the largest chunk pushed, if
+    larger), filter and de-spiking states (~35 floats per lead) and the
+    decision state (scalars plus the last 8 RR intervals, beat amplitudes
+    and wide-band extents). Measured: 15.5 KiB for one lead at 360 Hz,
+    18.4 KiB for 12 leads at 500 Hz, pushed 40 ms frames. Nothing grows with
+    time.
 
     Args:
         fs_hz: Sampling rate in Hz, shared by all streams.
@@ -511,7 +571,9 @@ class QRSDetectorBank:
         # Feature buffer, rows: 0 integrated energy, 1 fused |slope|, 2 fused
         # |band-passed|. Columns [0, _len) are valid; column 0 is absolute sample
         # _base. It starts with `hist` zero columns standing for "before start".
-        self._buf = np.zeros((3, n_streams, 2 * d.hist + 64))
+        self._rows = 4 if n_leads == 1 else 3  # row 3: wide-band signal (one lead)
+        self._buf = np.zeros((self._rows, n_streams, 2 * d.hist + 64))
+        self._zi_wide: FloatArray | None = None
         self._len = d.hist
         self._base = -d.hist
         self._last_bp = np.zeros((c, 1))
@@ -534,6 +596,9 @@ class QRSDetectorBank:
         self._rr: list[list[int]] = [[] for _ in range(n_streams)]
         self._rr_ref = [0] * n_streams  # median of the last 8 RR (0: none yet)
         self._amps: list[list[float]] = [[] for _ in range(n_streams)]
+        # wide-band peak-to-peak extent of the last 8 beats (one lead) and its median
+        self._wides: list[list[float]] = [[] for _ in range(n_streams)]
+        self._wide_ref = [0.0] * n_streams
         # P waves: evidence (0..1) that beats are preceded by a smaller candidate,
         # its gap (samples) and amplitude; the last decided candidate
         self._p_ev = [0.0] * n_streams
@@ -604,6 +669,11 @@ class QRSDetectorBank:
             x = self._despike.process(x)
         if self._zi_bp is None:
             self._zi_bp = d.zi_bp[None, :, :] * x[:, :1, None]
+        if self.n_leads == 1:
+            wide = x.copy()
+            if self._zi_wide is None:
+                self._zi_wide = d.zi_wide[None, :, :] * x[:, :1, None]
+            _sos_inplace(d.sos_wide, wide, self._zi_wide)
         _sos_inplace(d.sos_bp, x, self._zi_bp)
         bp = x
         slope = np.empty_like(bp)
@@ -617,6 +687,7 @@ class QRSDetectorBank:
             np.multiply(bp, bp, out=out[0])
             out[1] = slope
             np.abs(bp, out=out[2])
+            out[3] = wide
         else:
             c = s * l
             absbp = np.abs(bp)
@@ -676,13 +747,12 @@ class QRSDetectorBank:
         """
         d = self._d
         if self._len + n > self._buf.shape[2]:
-            need_from = self._pending - self._base - (d.rb + max(d.slope_window,
-                                                                 d.refine_window) + 2)
+            need_from = self._pending - self._base - (d.rb + d.back + 2)
             keep_from = max(0, min(self._len - d.hist, need_from))
             keep = self._buf[:, :, keep_from:self._len].copy()
             kept = keep.shape[2]
             if kept + n > self._buf.shape[2]:
-                self._buf = np.zeros((3, self.n_streams, 2 * (kept + n)))
+                self._buf = np.zeros((self._rows, self.n_streams, 2 * (kept + n)))
             self._buf[:, :, :kept] = keep
             self._base += keep_from
             self._len = kept
@@ -841,8 +911,22 @@ class QRSDetectorBank:
         ahead_idx = np.minimum(jj[:, None] + d.ahead_offsets, cols - 1)
         ahead = np.where(d.ahead_offsets[None, :] <= horizon[:, None], work[2][s2, ahead_idx], -1.0)
         dom_bp = ahead.max(axis=1) > cfg.dominate_bp_ratio * own_max
+        if self.n_leads == 1:
+            # wide-band peak-to-peak extent around R (+-wide_window_s), never
+            # reaching past the shortest look-ahead
+            rc = jj + r_off + d.wide_delay
+            wcol = rc[:, None] + d.wide_offsets
+            wcol = np.minimum(wcol, (jj + d.rf_min)[:, None])
+            wseg = work[3][s2, wcol]
+            wide = (wseg.max(axis=1) - wseg.min(axis=1)).tolist()
+        else:
+            wide = [0.0] * jj.size
         spk, npk, last_i, last_r = self._spk, self._npk, self._last_i, self._last_r
         last_slope, n_beats, rrs, ampss = self._last_slope, self._n_beats, self._rr, self._amps
+        wides, wide_ref = self._wides, self._wide_ref
+        wide_ratio, wide_cap = cfg.premature_wide_ratio, cfg.premature_wide_cap_ratio
+        dbp_max = cfg.dominate_bp_max_ratio
+        faint2, faint_noise = cfg.faint_ratio * cfg.faint_ratio, cfg.faint_noise_ratio
         rr_refs, done = self._rr_ref, self._done
         # configuration as locals (this loop is the per-candidate hot path)
         refractory, t_window, init_samples = d.refractory, d.t_window, d.init_samples
@@ -867,10 +951,10 @@ class QRSDetectorBank:
         # is divided by a running mean that is still settling in the first
         # seconds, and the peakiness weighting already discounts noisy leads
         init_snr = cfg.init_snr if self.n_leads == 1 else 0.0
-        for j, s, v, slope, dr, dom, dbp, hz in zip(jj.tolist(), ss.tolist(), amp.tolist(),
-                                                   slopes.tolist(), r_off.tolist(),
-                                                   dominated.tolist(), dom_bp.tolist(),
-                                                   horizon.tolist()):
+        for j, s, v, slope, dr, dom, dbp, hz, wd in zip(jj.tolist(), ss.tolist(), amp.tolist(),
+                                                       slopes.tolist(), r_off.tolist(),
+                                                       dominated.tolist(), dom_bp.tolist(),
+                                                       horizon.tolist(), wide):
             i = base + j
             if i <= done[s] or s in waiting:
                 continue
@@ -904,7 +988,7 @@ class QRSDetectorBank:
                 first_wait = min(first_wait, j)
                 continue
             done[s] = i
-            if small and (dom or (dbp and p_ev[s] > p_bp_ev) or (
+            if small and (dom or (dbp and p_ev[s] > p_bp_ev and v < dbp_max * sp) or (
                     p_ev[s] > 0.5 and rr_ref and v <= p_amp_ratio * p_amp[s]
                     and abs(i + p_gap[s] - last_i[s] - rr_ref) <= p_tol * rr_ref)):
                 # a larger peak follows (this one was its P wave or noise), or it
@@ -921,7 +1005,15 @@ class QRSDetectorBank:
                 if elapsed > relief_rr * rr_eff:
                     thr *= relief
                 elif elapsed < pre_rr * rr_eff:
-                    thr = max(thr, min(pre_noise * npk[s], pre_cap * sp))
+                    # a premature complex at least as large as the beats in the
+                    # wide band (an ectopic beat) needs less QRS-band energy
+                    cap = wide_cap if wd and wd >= wide_ratio * wide_ref[s] > 0.0 else pre_cap
+                    thr = max(thr, min(pre_noise * npk[s], cap * sp))
+            if (wd and elapsed < on_lo * rr_eff and v * wd < faint2 * sp * wide_ref[s]
+                    and npk[s] >= faint_noise * sp):
+                # faint in both bands, before the next beat is due, with noise
+                # about: an electrode-motion bump, not an ectopic beat
+                thr = max(thr, v)
             if (v <= thr or (n_beats[s] and elapsed < t_window
                              and slope < t_slope * last_slope[s] and v < t_exempt * sp)):
                 npk[s] += alpha * (v - npk[s])
@@ -947,6 +1039,12 @@ class QRSDetectorBank:
                 if len(amps) > 8:
                     del amps[0]
                 spk[s] = sorted(amps)[len(amps) // 2]
+                if wd:
+                    ws = wides[s]
+                    ws.append(wd)
+                    if len(ws) > 8:
+                        del ws[0]
+                    wide_ref[s] = sorted(ws)[len(ws) // 2]
             if n_beats[s]:
                 rr = rrs[s]
                 rr.append(elapsed)

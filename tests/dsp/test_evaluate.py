@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from dsp.evaluate import Score, load_record, match_beats, run_streaming, score
-from dsp.qrs import detect
+from dsp.qrs import DetectorConfig, StreamingQRSDetector, detect
 
 MITDB_RECORDS = ("101 102 104 106 107 108 109 112 114 115 116 118 119 122 124 201 203 "
                  "205 207 208 209 215 217 220 223 230").split()
@@ -76,11 +76,32 @@ def test_two_lead_input_is_fused(mitdb: Path) -> None:
     assert sc.se >= 99.5 and sc.ppv >= 99.5, sc
 
 
-def test_noise_stress_moderate_snr(nstdb: Path) -> None:
-    """118e12 / 119e12 (12 dB electrode motion), scored from 5 min."""
+def _nst(nstdb: Path, snr: str, **overrides: float) -> Score:
     total = Score(0, 0, 0)
-    for name in ("118e12", "119e12"):
+    for name in (f"118{snr}", f"119{snr}"):
         rec = load_record(str(nstdb / name))
-        total = total + score(rec.ref, detect(rec.signal[:, 0], rec.fs_hz), rec.fs_hz,
-                              start_sample=int(300 * rec.fs_hz))
-    assert total.se >= 99.5 and total.ppv >= 95.0, total
+        det = StreamingQRSDetector(rec.fs_hz, config=DetectorConfig(fs_hz=rec.fs_hz, **overrides))
+        beats = np.concatenate((det.push(rec.signal[:, 0]), det.flush()))
+        total = total + score(rec.ref, beats, rec.fs_hz, start_sample=int(300 * rec.fs_hz))
+    return total
+
+
+def test_noise_stress_moderate_snr(nstdb: Path) -> None:
+    """118e12 / 119e12 (12 dB electrode motion), scored from 5 min.
+
+    119's premature ventricular beats (large in the wide band, ~0.6 x the
+    beats' 8-20 Hz level) are kept and noise bumps rejected: better than
+    wfdb XQRS on the same records (Se 99.69 %, +P 96.61 %).
+    """
+    total = _nst(nstdb, "e12")
+    assert total.se > 99.69 and total.ppv > 96.61, total
+
+
+def test_noise_stress_18_db(nstdb: Path) -> None:
+    """118e18 / 119e18: no beat missed, and the isolated electrode-motion
+    bumps (faint in both bands) mostly rejected (10 false beats before the
+    faint-candidate test; XQRS 2)."""
+    total = _nst(nstdb, "e18")
+    assert total.fn == 0 and total.fp <= 5, total
+    without = _nst(nstdb, "e18", faint_ratio=0.0)
+    assert without.fn == 0 and without.fp >= 2 * total.fp, without
