@@ -82,6 +82,13 @@ class Bus(Protocol):
 
     def publish(self, channel: str, item: BusItem, retain_items: int) -> None: ...
 
+    def set_sole_publisher(self, channel: str, sole: bool) -> None:
+        """This node is (``True``) or is no longer (``False``) the only one publishing on
+        ``channel`` (a recording whose device streams into this node: the recording's lock
+        keeps other nodes from writing it). A transport may then stop reading the channel
+        back from other nodes, since its local subscribers get every item at publish time."""
+        ...
+
     async def subscribe(self, channel: str, callback: Callback) -> Subscription: ...
 
     async def ping(self) -> bool: ...

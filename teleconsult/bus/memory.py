@@ -49,6 +49,9 @@ class MemoryBus:
             except Exception:  # one broken subscriber must not break ingest
                 log.exception("bus subscriber failed")
 
+    def set_sole_publisher(self, channel: str, sole: bool) -> None:
+        pass  # one process: nothing is read back
+
     async def subscribe(self, channel: str, callback: Callback) -> _MemorySubscription:
         self._subscribers.setdefault(channel, []).append(callback)
         return _MemorySubscription(self, channel, callback)

@@ -13,7 +13,9 @@ connection and one command per turn whatever the number of watched recordings an
 consults (one blocking ``XREAD`` per stream would hold a pooled connection each, and the
 pool runs out at a few hundred). Items published on this node reach local subscribers
 directly; each entry carries its origin node in a field of its own, so the node skips its
-own entries without unpacking them.
+own entries without unpacking them, and while it is a recording's sole publisher (its
+device streams into this node) it does not read that stream at all. XREAD replies are
+taken raw from the parser (no per-entry Python reshaping).
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ class _Watched:
     key: bytes
     last_id: bytes
     callbacks: list[Callback] = field(default_factory=list)
+    sole_publisher: bool = False  # this node publishes everything on it: nothing to read back
 
 
 class _RedisSubscription:
@@ -65,11 +68,14 @@ class RedisBus:
         self.url = url
         self.node_id = node_id
         self._redis: Any = aioredis.from_url(url, decode_responses=False)
+        # This client's XREAD replies stay as the parser gives them (see _read_loop).
+        self._redis.set_response_callback("XREAD", lambda response, **options: response)
         self._origin = node_id.encode("utf-8")
         self._pending: list[tuple[str, BusItem, int]] = []
         self._wake = asyncio.Event()
         self._watched: dict[str, _Watched] = {}  # channel -> stream
         self._by_key: dict[bytes, _Watched] = {}
+        self._sole: set[str] = set()  # channels only this node publishes on
         self._watching = asyncio.Event()  # set while there is something to read
         self._publisher: asyncio.Task[None] | None = None
         self._reader: asyncio.Task[None] | None = None
@@ -169,6 +175,18 @@ class RedisBus:
                     self._trim_pending()
                     batch, self._pending = self._pending, []
 
+    def set_sole_publisher(self, channel: str, sole: bool) -> None:
+        if sole:
+            self._sole.add(channel)
+        else:
+            self._sole.discard(channel)
+        watched = self._watched.get(channel)
+        if watched is not None:
+            # Reading resumes from where it stopped: this node's own entries since then are
+            # skipped by their origin field; anything another node wrote after is delivered.
+            watched.sole_publisher = sole
+            self._watching.set()
+
     async def subscribe(self, channel: str, callback: Callback) -> _RedisSubscription:
         watched = self._watched.get(channel)
         if watched is None:
@@ -177,7 +195,7 @@ class RedisBus:
             last = await self._redis.xrevrange(key, count=1)
             watched = self._watched.get(channel)  # another subscriber may have raced us
             if watched is None:
-                watched = _Watched(key, last[0][0] if last else b"0-0")
+                watched = _Watched(key, last[0][0] if last else b"0-0", sole_publisher=channel in self._sole)
                 self._watched[channel] = watched
                 self._by_key[key] = watched
                 self._watching.set()
@@ -198,13 +216,14 @@ class RedisBus:
         """One XREAD over every watched stream per turn; entries fan out to local subscribers."""
         delay_s = 0.1
         while True:
-            if not self._watched:
+            streams = {w.key: w.last_id for w in self._watched.values() if not w.sole_publisher}
+            if not streams:
                 self._watching.clear()
                 await self._watching.wait()
                 continue
-            streams = {w.key: w.last_id for w in self._watched.values()}
             try:
-                response = await self._redis.xread(streams, block=BLOCK_MS, count=READ_COUNT)
+                response = await self._redis.execute_command(
+                    "XREAD", "COUNT", READ_COUNT, "BLOCK", BLOCK_MS, "STREAMS", *streams, *streams.values())
                 delay_s = 0.1
             except asyncio.CancelledError:
                 raise
@@ -213,15 +232,16 @@ class RedisBus:
                 await asyncio.sleep(delay_s)
                 delay_s = min(delay_s * 2, 2.0)
                 continue
-            for key, entries in response or ():
+            for key, entries in _stream_replies(response):
                 watched = self._by_key.get(key)
                 if watched is None:
                     continue  # nobody here watches it any more
                 for entry_id, fields in entries:
                     watched.last_id = entry_id
-                    if fields.get(b"o") == self._origin:
+                    values = _field_map(fields)
+                    if values.get(b"o") == self._origin:
                         continue  # ours: local subscribers had it at publish time
-                    item = BusItem.unpack(fields[b"i"])
+                    item = BusItem.unpack(values[b"i"])
                     if item.origin == self.node_id:
                         continue
                     for callback in list(watched.callbacks):
@@ -229,3 +249,19 @@ class RedisBus:
                             callback(item)
                         except Exception:
                             log.exception("bus subscriber failed")
+
+
+def _stream_replies(response: Any) -> Any:
+    """``(key, entries)`` pairs of a raw XREAD reply (a list of pairs in RESP2, a map in RESP3)."""
+    if not response:
+        return ()
+    if isinstance(response, dict):
+        return response.items()
+    return response
+
+
+def _field_map(fields: Any) -> dict[bytes, bytes]:
+    """An entry's fields: a flat ``[name, value, …]`` list (RESP2) or a map (RESP3)."""
+    if isinstance(fields, dict):
+        return fields
+    return dict(zip(fields[::2], fields[1::2]))

@@ -223,6 +223,8 @@ class IngestService:
                     raise ProtocolViolation(CloseCode.INTERNAL_ERROR,
                                             "recording is still open on another server; retry shortly") from None
                 self.streams[recording.id] = stream
+                # the recording's lock keeps other nodes out: nothing of it to read back from the bus
+                self.bus.set_sole_publisher(channel_for(recording.id), True)
             old = stream.connection
             if old is not None and old is not conn:
                 old.proto.fail(CloseCode.SUPERSEDED, "recording resumed on a newer connection")
@@ -359,6 +361,7 @@ class IngestService:
             if self.streams.get(rid) is not stream or (stream.connection is not None and not shutting_down):
                 return  # resumed meanwhile, or already released
             self.streams.pop(rid, None)
+            self.bus.set_sole_publisher(channel_for(rid), False)
             self._dirty.discard(stream)
             await asyncio.to_thread(stream.writer.sync)
             stream.writer.close()

@@ -85,3 +85,30 @@ async def test_a_new_subscription_is_read_at_once_while_the_loop_waits_on_others
     finally:
         await a.close()
         await b.close()
+
+
+async def test_a_sole_publisher_does_not_read_its_stream_back_and_resumes_where_it_stopped(redis_url: str) -> None:
+    a, b = RedisBus(redis_url, "node-a"), RedisBus(redis_url, "node-b")
+    await a.start()
+    await b.start()
+    try:
+        (name,) = channels(1)
+        on_b: list[tuple[str, int]] = []
+        await b.subscribe(name, lambda item: on_b.append((item.origin, item.seq)))
+        b.set_sole_publisher(name, True)  # a device streams into b
+        b.publish(name, BusItem(SAMPLES, 0), 64)
+        a.publish(name, BusItem(SAMPLES, 1), 64)  # (a recording's lock keeps this from happening)
+        b.publish(name, BusItem(SAMPLES, 2), 64)
+        await asyncio.sleep(0.5)
+        assert on_b == [("node-b", 0), ("node-b", 2)]  # not read back from Redis while sole publisher
+        b.set_sole_publisher(name, False)  # the device left b
+        a.publish(name, BusItem(SAMPLES, 3), 64)
+        deadline = time.monotonic() + 5
+        while len(on_b) < 4 and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.2)
+        # reading resumed where it stopped: a's items since, once each; b's own never twice
+        assert on_b == [("node-b", 0), ("node-b", 2), ("node-a", 1), ("node-a", 3)]
+    finally:
+        await a.close()
+        await b.close()
