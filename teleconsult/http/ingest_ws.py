@@ -23,15 +23,20 @@ log = logging.getLogger(__name__)
 
 async def _writer(ws: web.WebSocketResponse, conn: Connection) -> None:
     proto = conn.proto
-    while True:
-        await conn.wake.wait()
-        conn.wake.clear()
-        for message in proto.data_to_send():
-            await ws.send_bytes(message)
-        if proto.close is not None:
-            code, reason = proto.close
-            await ws.close(code=int(code), message=reason.encode("utf-8")[:120])
-            return
+    try:
+        while True:
+            await conn.wake.wait()
+            conn.wake.clear()
+            for message in proto.data_to_send():
+                await ws.send_bytes(message)
+            if proto.close is not None:
+                code, reason = proto.close
+                await ws.close(code=int(code), message=reason.encode("utf-8")[:120])
+                return
+    except ConnectionError:
+        # The device went away while we were answering it (its last ack, say): nothing to
+        # tell anyone. What it sent is handled by the reading side; it resumes on reconnect.
+        return
 
 
 async def device_socket(request: web.Request) -> web.WebSocketResponse:
