@@ -41,6 +41,9 @@ MAX_PENDING_ITEMS = 50_000
 BLOCK_MS = 50
 #: Entries per stream per XREAD.
 READ_COUNT = 512
+#: Subscriptions looking up their starting point at once (readers joining in a burst,
+#: after a restart say): each borrows a pooled connection, and the pool has a ceiling.
+MAX_CONCURRENT_LOOKUPS = 16
 
 
 @dataclass(eq=False)
@@ -76,6 +79,7 @@ class RedisBus:
         self._watched: dict[str, _Watched] = {}  # channel -> stream
         self._by_key: dict[bytes, _Watched] = {}
         self._sole: set[str] = set()  # channels only this node publishes on
+        self._lookups = asyncio.Semaphore(MAX_CONCURRENT_LOOKUPS)
         self._watching = asyncio.Event()  # set while there is something to read
         self._publisher: asyncio.Task[None] | None = None
         self._reader: asyncio.Task[None] | None = None
@@ -192,7 +196,8 @@ class RedisBus:
         if watched is None:
             # Start after the newest entry: what came before is in the archive.
             key = (KEY_PREFIX + channel).encode("utf-8")
-            last = await self._redis.xrevrange(key, count=1)
+            async with self._lookups:
+                last = await self._redis.xrevrange(key, count=1)
             watched = self._watched.get(channel)  # another subscriber may have raced us
             if watched is None:
                 watched = _Watched(key, last[0][0] if last else b"0-0", sole_publisher=channel in self._sole)

@@ -112,3 +112,23 @@ async def test_a_sole_publisher_does_not_read_its_stream_back_and_resumes_where_
     finally:
         await a.close()
         await b.close()
+
+
+async def test_a_burst_of_readers_joining_at_once_all_get_their_streams(redis_url: str) -> None:
+    a, b = RedisBus(redis_url, "node-a"), RedisBus(redis_url, "node-b")
+    await a.start()
+    await b.start()
+    try:
+        names = channels(300)  # more than the connection pool's ceiling (100) at once
+        got: dict[str, list[int]] = {name: [] for name in names}
+        await asyncio.gather(*(b.subscribe(name, lambda item, name=name: got[name].append(item.seq))
+                               for name in names))
+        for name in names:
+            a.publish(name, BusItem(SAMPLES, 7, 0, 1, b"\0\0"), 16)
+        deadline = time.monotonic() + 10
+        while any(not v for v in got.values()) and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        assert all(v == [7] for v in got.values())
+    finally:
+        await a.close()
+        await b.close()
