@@ -232,6 +232,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(exc))
     if any(args.warmup_s < 0 or args.warmup_s >= profile.duration_s for _, profile in profiles):
         parser.error("--warmup-s must be at least 0 and shorter than the run")
+    if args.reports_per_min:
+        capacity = 60.0 * args.report_readers / (args.read_s + 0.5)  # ~0.5 s of clicks per report besides reading
+        if capacity < args.reports_per_min:
+            print(f"loadtest: note: {args.report_readers} readers reading {args.read_s:g} s each sign about "
+                  f"{capacity:.0f} reports a minute, fewer than the {args.reports_per_min:g} sent: a queue builds "
+                  f"up and the turnaround grows through the run (--report-readers to add readers)", file=sys.stderr)
     record = args.record or (str(DEFAULT_RECORD) if Path(str(DEFAULT_RECORD) + ".hea").exists() else SYNTHETIC)
     specs = [_spec(args, label, profile, record) for label, profile in profiles]
     progress = Progress(sys.stderr)
