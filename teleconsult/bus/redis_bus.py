@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +34,9 @@ log = logging.getLogger(__name__)
 
 KEY_PREFIX = "teleconsult:rec:"
 STREAM_TTL_S = 3600
+#: How often a stream's expiry is pushed back while it is written (not with every entry:
+#: that doubled the commands per frame).
+EXPIRE_REFRESH_S = 60.0
 # While Redis is unreachable, items wait here; beyond this many the oldest sample frames
 # are dropped (remote readers refill them from the archive), never beats, status or end.
 MAX_PENDING_ITEMS = 50_000
@@ -80,6 +84,7 @@ class RedisBus:
         self._by_key: dict[bytes, _Watched] = {}
         self._sole: set[str] = set()  # channels only this node publishes on
         self._lookups = asyncio.Semaphore(MAX_CONCURRENT_LOOKUPS)
+        self._expire_due: dict[str, float] = {}  # stream key -> when its expiry is next pushed back
         self._watching = asyncio.Event()  # set while there is something to read
         self._publisher: asyncio.Task[None] | None = None
         self._reader: asyncio.Task[None] | None = None
@@ -152,14 +157,16 @@ class RedisBus:
         while True:
             try:
                 pipe = self._redis.pipeline(transaction=False)
-                expiring = set()
+                now = time.monotonic()
                 for channel, item, retain_items in batch:
                     key = KEY_PREFIX + channel
                     pipe.xadd(key, {b"o": self._origin, b"i": item.pack()}, maxlen=max(retain_items, 1),
                               approximate=True)
-                    expiring.add(key)
-                for key in expiring:  # a stream whose device vanished disappears on its own
-                    pipe.expire(key, STREAM_TTL_S)
+                    if self._expire_due.get(key, 0.0) <= now:  # a stream whose device vanished goes by itself
+                        pipe.expire(key, STREAM_TTL_S)
+                        self._expire_due[key] = now + EXPIRE_REFRESH_S
+                if len(self._expire_due) > 4 * MAX_PENDING_ITEMS:
+                    self._expire_due = {k: t for k, t in self._expire_due.items() if t > now}
                 await pipe.execute()
                 self.published += len(batch)
                 return

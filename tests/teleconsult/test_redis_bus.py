@@ -7,6 +7,8 @@ import asyncio
 import secrets
 import time
 
+import redis.asyncio as aioredis
+
 from teleconsult.bus.base import BEATS, SAMPLES, BusItem
 from teleconsult.bus.redis_bus import RedisBus
 
@@ -132,3 +134,28 @@ async def test_a_burst_of_readers_joining_at_once_all_get_their_streams(redis_ur
     finally:
         await a.close()
         await b.close()
+
+
+async def test_streams_expire_on_their_own_and_the_expiry_is_not_renewed_per_entry(redis_url: str) -> None:
+    a = RedisBus(redis_url, "node-a")
+    await a.start()
+    probe = aioredis.from_url(redis_url)
+    try:
+        (name,) = channels(1)
+        key = f"teleconsult:rec:{name}"
+        a.publish(name, BusItem(SAMPLES, 0), 16)
+        deadline = time.monotonic() + 5
+        while not await probe.exists(key) and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        assert 3500 < await probe.ttl(key) <= 3600  # a stream whose device vanished goes by itself
+        await probe.expire(key, 1000)  # had the bus renewed it with every entry, it would be back at 3600
+        for seq in range(1, 50):
+            a.publish(name, BusItem(SAMPLES, seq), 16)
+            await asyncio.sleep(0.002)
+        while await probe.xlen(key) < 16 and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.1)
+        assert await probe.ttl(key) <= 1000
+    finally:
+        await probe.aclose()
+        await a.close()
