@@ -129,8 +129,12 @@ class ReaderSession:
         # after the last one sent and before the end of what was filled are the ones lost.
         end_sample = (self.last_seq + 1) * self.recording.block
         lost = beats[(beats > self.last_beat) & (beats < end_sample)]
-        log.warning("recording %s: the bus skipped frames %d..%d; %d read back from the archive (limit %d), "
-                    "%d beats", self.recording.id, from_seq, to_seq, len(stored), limit, len(lost))
+        # A short gap is routine (a reader joining on another node before the publisher puts
+        # its samples on the bus): worth a warning only when the archive could not fill it.
+        complete = len(stored) == to_seq - from_seq + 1
+        (log.info if complete else log.warning)(
+            "recording %s: the bus skipped frames %d..%d; %d read back from the archive (limit %d), %d beats",
+            self.recording.id, from_seq, to_seq, len(stored), limit, len(lost))
         if len(lost):
             out.append((False, to_seq, encode(Beats(i=tuple(int(b) for b in lost), hr_bpm=None))))
             self.last_beat = int(lost[-1])
