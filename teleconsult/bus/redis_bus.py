@@ -62,6 +62,7 @@ MAX_PENDING_ITEMS = 50_000
 #: Longest wait of one XREAD; also the longest a new subscription waits before its stream
 #: is read too (any traffic on a watched stream ends the wait sooner).
 BLOCK_MS = 50
+SOCKET_TIMEOUT_S = 5.0
 #: Entries per stream per XREAD.
 READ_COUNT = 512
 #: Subscriptions looking up their starting point at once (readers joining in a burst,
@@ -93,7 +94,11 @@ class RedisBus:
     def __init__(self, url: str, node_id: str) -> None:
         self.url = url
         self.node_id = node_id
-        self._redis: Any = aioredis.from_url(url, decode_responses=False)
+        # A socket timeout well above BLOCK_MS: a Redis that stops answering (a half-open
+        # connection after a network cut) fails a command, which the loops retry, instead
+        # of hanging them for good.
+        self._redis: Any = aioredis.from_url(url, decode_responses=False, socket_timeout=SOCKET_TIMEOUT_S,
+                                             socket_connect_timeout=SOCKET_TIMEOUT_S, health_check_interval=30)
         # This client's XREAD replies stay as the parser gives them (see _read_loop).
         self._redis.set_response_callback("XREAD", lambda response, **options: response)
         self._origin = node_id.encode("utf-8")
@@ -132,10 +137,16 @@ class RedisBus:
         for task in (self._reader, self._watchers):
             if task is not None:
                 task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
+                try:  # a shutdown never waits long on Redis
+                    await asyncio.wait_for(asyncio.gather(task, return_exceptions=True), timeout=2.0)
+                except asyncio.TimeoutError:
+                    log.warning("redis bus task %s did not stop in time", task.get_name())
         self._watched.clear()
         self._by_key.clear()
-        await self._redis.aclose()
+        try:
+            await asyncio.wait_for(self._redis.aclose(), timeout=2.0)
+        except asyncio.TimeoutError:
+            log.warning("redis connections not closed in time")
 
     def counters(self) -> BusCounters:
         return BusCounters(published=self.published, dropped=self.dropped, pending=len(self._pending))
