@@ -63,6 +63,7 @@ class ClinicPlan:
     consult_hold_s: float = 20.0
     village_tokens: list[str] = field(default_factory=list)
     county_tokens: list[str] = field(default_factory=list)
+    warmup_s: float = 0.0  # what starts before this is left out of the latency figures (not the counts)
 
     def to_json(self) -> dict[str, Any]:
         return {"kind": "clinic", **asdict(self)}
@@ -78,8 +79,10 @@ _HISTOGRAMS = ("upload", "notice", "push", "tat", "setup", "relay")
 
 @dataclass
 class ClinicResult:
-    """What the clinic saw. Histograms in ms (``tat`` too); ``events`` for the plots:
-    ``(t_s after the start, kind, value_s)`` with kind ``"tat"``, ``"push"`` or ``"setup"``."""
+    """What the clinic saw. Histograms in ms (``tat`` too), without what started in the
+    warm-up except ``relay`` (probes come after a consult's set-up); ``events`` for the plots,
+    warm-up included: ``(t_s the thing started, kind, value_s)`` with kind ``"tat"``,
+    ``"push"`` or ``"setup"``."""
 
     upload: LatencyHistogram = field(default_factory=LatencyHistogram)
     notice: LatencyHistogram = field(default_factory=LatencyHistogram)
@@ -99,6 +102,14 @@ class ClinicResult:
     consults: int = 0
     events: list[tuple[float, str, float]] = field(default_factory=list)
     errors: Counter[str] = field(default_factory=Counter)
+
+    def record(self, kind: str, started_s: float, value_s: float, warmup_s: float = 0.0) -> None:
+        """One latency of ``kind`` (a histogram's name) that started ``started_s`` into the run:
+        into its histogram unless it started in the warm-up; into the plot's events either way."""
+        if started_s >= warmup_s:
+            getattr(self, kind).record_s(value_s)
+        if kind in ("tat", "push", "setup"):
+            self.events.append((started_s, kind, value_s))
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {name: getattr(self, name).to_json() for name in _HISTOGRAMS}
@@ -246,12 +257,12 @@ class Clinic:
         except (_Refused, aiohttp.ClientError, asyncio.TimeoutError) as exc:
             self._error(f"upload failed: {exc}")
             return
-        self.result.upload.record_s(time.monotonic() - sent)
+        self.result.record("upload", sent - self.t0, time.monotonic() - sent, self.plan.warmup_s)
         sid = int(body["study"]["id"])
         self.sent_at[sid] = sent
         self.result.reports_sent += 1
         if sid in self.noticed_at:
-            self.result.notice.record_s(self.noticed_at[sid] - sent)
+            self.result.record("notice", sent - self.t0, self.noticed_at[sid] - sent, self.plan.warmup_s)
 
     async def _worklist(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         """Reader 0's socket: every 'received' worklist notice goes to the readers' queue."""
@@ -264,7 +275,8 @@ class Clinic:
                 now = time.monotonic()
                 self.noticed_at[sid] = now
                 if sid in self.sent_at:
-                    self.result.notice.record_s(now - self.sent_at[sid])
+                    self.result.record("notice", self.sent_at[sid] - self.t0, now - self.sent_at[sid],
+                                       self.plan.warmup_s)
                 self.to_read.put_nowait(sid)
         if time.monotonic() < self.end:
             self._error("reader's notify socket closed")
@@ -298,11 +310,11 @@ class Clinic:
                 self.delivered.add(sid)
                 self.result.reports_delivered += 1
                 if sid in self.signed_at:
-                    self.result.push.record_s(now - self.signed_at[sid])
-                    self.result.events.append((self._t(), "push", now - self.signed_at[sid]))
+                    self.result.record("push", self.signed_at[sid] - self.t0, now - self.signed_at[sid],
+                                       self.plan.warmup_s)
                 if sid in self.sent_at:
-                    self.result.tat.record_s(now - self.sent_at[sid])
-                    self.result.events.append((self.sent_at[sid] - self.t0, "tat", now - self.sent_at[sid]))
+                    self.result.record("tat", self.sent_at[sid] - self.t0, now - self.sent_at[sid],
+                                       self.plan.warmup_s)
                 await ws.send_json({"t": "receipt", "study": sid, "version": int(data["report"]["version"])})
                 self.all_delivered.set()
             elif data.get("t") == "error":
@@ -350,8 +362,7 @@ class Clinic:
                     for ms in side.relay_ms:
                         self.result.relay.record_s(ms / 1000.0)
                 if outcome.setup_s is not None:
-                    self.result.setup.record_s(outcome.setup_s)
-                    self.result.events.append((started_t, "setup", outcome.setup_s))
+                    self.result.record("setup", started_t, outcome.setup_s, self.plan.warmup_s)
                 if outcome.ok:
                     self.result.consults_held += 1
                 elif outcome.setup_s is not None:

@@ -318,7 +318,7 @@ def _clinic_plan(spec: RunSpec, target: Target) -> ClinicPlan:
     return ClinicPlan(target.nodes[0].url, county, spec.profile.duration_s, spec.drain_s, spec.record,
                       c.reports_per_min, c.read_s, target.clinic.doctor, target.clinic.readers[:c.readers],
                       c.consults, c.consult_hold_s, target.clinic.village[:c.consults],
-                      target.clinic.county[:c.consults])
+                      target.clinic.county[:c.consults], spec.warmup_s)
 
 
 __all__ = ["RunSpec", "ClinicSpec", "Target", "RunError", "run_step", "login", "warm_up"]

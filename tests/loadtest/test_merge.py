@@ -165,3 +165,13 @@ def test_an_undelivered_report_or_a_lost_probe_means_not_sustained() -> None:
     assert is_sustained(s, p99_ms=100)
     back = RunResult.from_json(json.loads(json.dumps(run.to_json())))
     assert back.clinic is not None and summarize(back, duration_s=1.0) == s
+
+
+def test_clinic_latencies_that_start_in_the_warm_up_are_plotted_but_not_counted_in_the_figures() -> None:
+    result = ClinicResult()
+    result.record("setup", started_s=0.5, value_s=1.2, warmup_s=2.0)  # during the devices' connection storm
+    result.record("setup", started_s=3.0, value_s=0.04, warmup_s=2.0)
+    result.record("upload", started_s=1.0, value_s=0.9, warmup_s=2.0)
+    assert result.setup.count == 1 and result.setup.max_ms == pytest.approx(40)
+    assert result.upload.count == 0
+    assert [(t, kind) for t, kind, _ in result.events] == [(0.5, "setup"), (3.0, "setup")]
