@@ -390,7 +390,8 @@ def test_live_ecg_beside_the_video(open_page: Callable[..., Any], world: World,
         page.wait_for_selector("#ecg-panel:not([hidden])")
         page.wait_for_selector("#ecg-hr[data-state='hr']", timeout=30_000)
         assert page.text_content("#ecg-recording") == "#consult-101"
-        assert page.evaluate(INK_JS, "#consult-ecg") > 500
+        # the trace grows as the stream arrives: a few seconds of it is > 500 dark pixels
+        page.wait_for_function(f"({INK_JS})('#consult-ecg') > 500", timeout=15_000)
     assert_playing(county)
     assert_playing(village)
     assert village.is_visible("#link-form") and not county.is_visible("#link-form")
