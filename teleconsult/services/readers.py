@@ -93,8 +93,14 @@ class ReaderSession:
     def _render_all(self, item: BusItem) -> list[tuple[bool, int, bytes]]:
         """What to send for ``item``: first whatever the bus lost before it, then the item."""
         out: list[tuple[bool, int, bytes]] = []
-        if item.kind == SAMPLES and (self.last_seq >= 0 or self.anchored) and item.seq > self.last_seq + 1:
-            out.extend(self._fill_gap(self.last_seq + 1, item.seq - 1))
+        if self.last_seq >= 0 or self.anchored:
+            if item.kind == SAMPLES and item.seq > self.last_seq + 1:
+                out.extend(self._fill_gap(self.last_seq + 1, item.seq - 1))
+            elif item.kind == BEATS and item.seq > self.last_seq:
+                # A beats item is published right after the frame that confirmed it (its
+                # seq): ahead of the frames sent, it shows the bus lost frames (or left them
+                # out before it knew of this reader) and beats with them, which come first.
+                out.extend(self._fill_gap(self.last_seq + 1, item.seq))
         rendered = self._render(item)
         if rendered is not None:
             out.append(rendered)
