@@ -17,15 +17,6 @@ own entries without unpacking them, and while it is a recording's sole publisher
 device streams into this node) it does not read that stream at all. XREAD replies are
 taken raw from the parser (no per-entry Python reshaping).
 
-**Samples go to Redis only for streams watched on another node.** Each node registers the
-channels it watches (a sorted set per channel, node → expiry, renewed every few seconds);
-a node publishing samples looks the watchers of its channels up twice a second and leaves
-sample items of a channel nobody else watches out of Redis (its own subscribers get them
-directly; beats, status, end and consult signals always go). Most readers sit on their
-device's node (routing by recording), so most frames never cross Redis. A reader that joins
-on another node is registered before it starts reading; the sample items the publisher
-left out until it noticed (at most about half a second) reach it as a bus gap, which the
-reader service fills from the archive, as it does for anything the bus lost.
 """
 
 from __future__ import annotations
@@ -47,15 +38,6 @@ STREAM_TTL_S = 3600
 #: How often a stream's expiry is pushed back while it is written (not with every entry:
 #: that doubled the commands per frame).
 EXPIRE_REFRESH_S = 60.0
-WATCH_PREFIX = "teleconsult:watch:"
-#: A node's registration as a watcher of a channel lasts this long unless renewed ...
-WATCH_TTL_S = 10.0
-#: ... which it is this often while it watches.
-WATCH_RENEW_S = 3.0
-#: How often a publishing node looks up who else watches its channels.
-WATCHERS_LOOKUP_S = 0.5
-#: A channel that published no samples for this long is no longer looked up.
-PUBLISHING_IDLE_S = 5.0
 # While Redis is unreachable, items wait here; beyond this many the oldest sample frames
 # are dropped (remote readers refill them from the archive), never beats, status or end.
 MAX_PENDING_ITEMS = 50_000
@@ -109,10 +91,7 @@ class RedisBus:
         self._sole: set[str] = set()  # channels only this node publishes on
         self._lookups = asyncio.Semaphore(MAX_CONCURRENT_LOOKUPS)
         self._expire_due: dict[str, float] = {}  # stream key -> when its expiry is next pushed back
-        self._sampled_at: dict[str, float] = {}  # channel -> when it last published a sample item here
-        self._remote: dict[str, bool] = {}  # channel -> watched on another node (unknown: publish)
-        self._watchers: asyncio.Task[None] | None = None
-        self.samples_kept_local = 0
+
         self._watching = asyncio.Event()  # set while there is something to read
         self._publisher: asyncio.Task[None] | None = None
         self._reader: asyncio.Task[None] | None = None
@@ -124,7 +103,6 @@ class RedisBus:
         await self._redis.ping()
         self._publisher = asyncio.create_task(self._publish_loop(), name="redis-publisher")
         self._reader = asyncio.create_task(self._read_loop(), name="redis-xread")
-        self._watchers = asyncio.create_task(self._watchers_loop(), name="redis-watchers")
 
     async def close(self) -> None:
         if self._publisher is not None:
@@ -134,7 +112,7 @@ class RedisBus:
                 await asyncio.wait_for(self._publisher, timeout=2.0)
             except (asyncio.TimeoutError, asyncio.CancelledError):
                 log.warning("redis unreachable at shutdown; bus items not published")
-        for task in (self._reader, self._watchers):
+        for task in (self._reader,):
             if task is not None:
                 task.cancel()
                 try:  # a shutdown never waits long on Redis
@@ -166,11 +144,6 @@ class RedisBus:
                     callback(item)
                 except Exception:
                     log.exception("bus subscriber failed")
-        if item.kind == SAMPLES:
-            self._sampled_at[channel] = time.monotonic()
-            if self._remote.get(channel) is False:  # nobody on another node watches it
-                self.samples_kept_local += 1
-                return
         self._pending.append((channel, item, retain_items))
         if len(self._pending) > MAX_PENDING_ITEMS:
             self._trim_pending()
@@ -245,12 +218,7 @@ class RedisBus:
             # Start after the newest entry: what came before is in the archive.
             key = (KEY_PREFIX + channel).encode("utf-8")
             async with self._lookups:
-                # Registered as a watcher before reading starts: the publisher then puts
-                # this channel's samples on Redis (within WATCHERS_LOOKUP_S).
-                pipe = self._redis.pipeline(transaction=False)
-                self._register(pipe, [channel])
-                pipe.xrevrange(key, count=1)
-                last = (await pipe.execute())[-1]
+                last = await self._redis.xrevrange(key, count=1)
             watched = self._watched.get(channel)  # another subscriber may have raced us
             if watched is None:
                 watched = _Watched(key, last[0][0] if last else b"0-0", sole_publisher=channel in self._sole)
@@ -269,42 +237,6 @@ class RedisBus:
         if not watched.callbacks:
             del self._watched[channel]
             self._by_key.pop(watched.key, None)
-
-    def _register(self, pipe: Any, channels: list[str]) -> None:
-        until = time.time() + WATCH_TTL_S
-        for channel in channels:
-            watch_key = WATCH_PREFIX + channel
-            pipe.zadd(watch_key, {self._origin: until})
-            pipe.expire(watch_key, int(3 * WATCH_TTL_S))
-
-    async def _watchers_loop(self) -> None:
-        """Renew this node's watch registrations; look up who else watches what it publishes."""
-        renewed = 0.0
-        while True:
-            await asyncio.sleep(WATCHERS_LOOKUP_S)
-            now = time.monotonic()
-            try:
-                if now - renewed >= WATCH_RENEW_S and self._watched:
-                    pipe = self._redis.pipeline(transaction=False)
-                    self._register(pipe, list(self._watched))
-                    await pipe.execute()
-                    renewed = now
-                for channel in [c for c, t in self._sampled_at.items() if now - t > PUBLISHING_IDLE_S]:
-                    del self._sampled_at[channel]
-                    self._remote.pop(channel, None)
-                channels = list(self._sampled_at)
-                if channels:
-                    pipe = self._redis.pipeline(transaction=False)
-                    wall = time.time()
-                    for channel in channels:
-                        pipe.zrangebyscore(WATCH_PREFIX + channel, wall, "+inf")
-                    for channel, members in zip(channels, await pipe.execute()):
-                        self._remote[channel] = any(m != self._origin for m in members)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # Redis away: publish everything until we know again
-                log.debug("redis watcher lookup failed (%s)", type(exc).__name__)
-                self._remote.clear()
 
     async def _read_loop(self) -> None:
         """One XREAD over every watched stream per turn; entries fan out to local subscribers."""

@@ -93,14 +93,8 @@ class ReaderSession:
     def _render_all(self, item: BusItem) -> list[tuple[bool, int, bytes]]:
         """What to send for ``item``: first whatever the bus lost before it, then the item."""
         out: list[tuple[bool, int, bytes]] = []
-        if self.last_seq >= 0 or self.anchored:
-            if item.kind == SAMPLES and item.seq > self.last_seq + 1:
-                out.extend(self._fill_gap(self.last_seq + 1, item.seq - 1))
-            elif item.kind == BEATS and item.seq > self.last_seq:
-                # A beats item is published right after the frame that confirmed it (its
-                # seq): ahead of the frames sent, it shows the bus lost frames (or left them
-                # out before it knew of this reader) and beats with them, which come first.
-                out.extend(self._fill_gap(self.last_seq + 1, item.seq))
+        if item.kind == SAMPLES and (self.last_seq >= 0 or self.anchored) and item.seq > self.last_seq + 1:
+            out.extend(self._fill_gap(self.last_seq + 1, item.seq - 1))
         rendered = self._render(item)
         if rendered is not None:
             out.append(rendered)
@@ -135,8 +129,8 @@ class ReaderSession:
         # after the last one sent and before the end of what was filled are the ones lost.
         end_sample = (self.last_seq + 1) * self.recording.block
         lost = beats[(beats > self.last_beat) & (beats < end_sample)]
-        # A short gap is routine (a reader joining on another node before the publisher puts
-        # its samples on the bus): worth a warning only when the archive could not fill it.
+        # A gap the archive filled completely is not worth a warning (nothing was lost to the
+        # reader); one it could not fill is.
         complete = len(stored) == to_seq - from_seq + 1
         (log.info if complete else log.warning)(
             "recording %s: the bus skipped frames %d..%d; %d read back from the archive (limit %d), %d beats",

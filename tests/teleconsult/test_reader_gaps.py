@@ -81,24 +81,6 @@ def test_beats_lost_with_the_frames_are_sent_once_and_in_order() -> None:
     assert beats == [15, 70, 110, 150]
 
 
-def test_a_beats_item_ahead_of_the_frames_brings_the_lost_frames_and_beats_first() -> None:
-    # Sample items left off the bus (Redis down, or before the publisher knew of a reader on
-    # another node) while beats items still went: the beats item must not skip the beats
-    # that were in the lost frames.
-    archive = Archive(stored=10, beats=[15, 70, 110, 150])
-    session = live_session(archive)
-    session.on_item(frame(0))
-    session.on_item(frame(1))
-    session.on_item(BusItem(BEATS, 1, beats=(15,), hr_bpm=70.0))
-    session.on_item(BusItem(BEATS, 7, beats=(150,), hr_bpm=71.0))  # frames 2..7 and beats 70, 110 not on the bus
-    session.on_item(frame(8))
-    got = sent(session)
-    assert [f["seq"] for f in got if f["t"] == "samples"] == list(range(9))
-    beats = [b for f in got if f["t"] == "beats" for b in f["i"]]  # type: ignore[union-attr]
-    assert beats == [15, 70, 110, 150]
-    assert archive.calls == [(2, 7)]
-
-
 def test_what_the_archive_does_not_hold_yet_is_announced_as_a_gap() -> None:
     archive = Archive(stored=4, beats=[])  # frames 4 and 5 never reached the archive
     session = live_session(archive)
