@@ -62,7 +62,9 @@ Pipeline (per lead, then fused per stream):
    and one before the next beat is due that is faint in both bands
    (geometric mean of the two relative sizes below ``faint_ratio``) is
    noise while the noise level is at least ``faint_noise_ratio`` x signal
-   (electrode-motion bumps). T-wave test: within ``t_wave_window_s`` of a beat a
+   (electrode-motion bumps); above ``faint_noise_knee_ratio`` x signal the
+   limit rises with the noise level (``faint_noise_gain``, up to
+   ``faint_max_ratio``). T-wave test: within ``t_wave_window_s`` of a beat a
    candidate smaller than ``t_wave_exempt_ratio`` x signal needs
    ``t_wave_slope_ratio`` x the previous beat's maximum slope.
    The first ``init_s`` (2 s) are a learning period, decided causally with
@@ -232,6 +234,15 @@ class DetectorConfig:
             signal level (electrode-motion bumps are faint in both bands;
             ectopic beats are large in at least one). 0 disables the test.
         faint_noise_ratio: See ``faint_ratio``.
+        faint_noise_knee_ratio: Above this noise level (fraction of the
+            signal level) the faint limit rises from ``faint_ratio`` by
+            ``faint_noise_gain`` x the excess, up to ``faint_max_ratio``: the
+            noisier the recent candidates, the more size an early candidate
+            needs (an electrode-motion bump in 18 dB noise is 0.4-0.47 x the
+            beats in both bands; MIT-BIH's faint ectopic beats come where the
+            noise level is below 0.05 x signal).
+        faint_noise_gain: See ``faint_noise_knee_ratio``.
+        faint_max_ratio: See ``faint_noise_knee_ratio``.
         noise_alpha: Update weight of the noise level per rejected candidate
             (below threshold, T wave, inside the refractory period, or
             followed by a larger peak).
@@ -297,6 +308,9 @@ class DetectorConfig:
     premature_wide_cap_ratio: float = 0.5
     faint_ratio: float = 0.35
     faint_noise_ratio: float = 0.02
+    faint_noise_knee_ratio: float = 0.05
+    faint_noise_gain: float = 3.0
+    faint_max_ratio: float = 0.5
     despike: bool = True
     spike_ratio: float = 1500.0
     spike_hold_s: float = 0.015
@@ -332,9 +346,13 @@ class DetectorConfig:
                 raise ValueError(f"{name} must be > 0")
         for name in ("onset_ratio", "init_threshold_ratio", "p_wave_tol_rr",
                      "dominate_bp_multilead_evidence", "premature_wide_cap_ratio",
-                     "faint_ratio", "faint_noise_ratio"):
+                     "faint_ratio", "faint_noise_ratio", "faint_noise_knee_ratio"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1]")
+        if not self.faint_noise_gain >= 0.0:
+            raise ValueError("faint_noise_gain must be >= 0")
+        if not self.faint_ratio <= self.faint_max_ratio <= 1.0:
+            raise ValueError("faint_max_ratio must be in [faint_ratio, 1]")
         if not 0.0 < self.wide_band_hz[0] < self.wide_band_hz[1] < nyq:
             raise ValueError("need 0 < wide_band_hz[0] < wide_band_hz[1] < fs_hz / 2")
         for name in ("wide_window_s", "premature_wide_ratio", "dominate_bp_max_ratio"):
@@ -926,7 +944,9 @@ class QRSDetectorBank:
         wides, wide_ref = self._wides, self._wide_ref
         wide_ratio, wide_cap = cfg.premature_wide_ratio, cfg.premature_wide_cap_ratio
         dbp_max = cfg.dominate_bp_max_ratio
-        faint2, faint_noise = cfg.faint_ratio * cfg.faint_ratio, cfg.faint_noise_ratio
+        faint, faint_noise = cfg.faint_ratio, cfg.faint_noise_ratio
+        faint_knee, faint_gain, faint_max = (cfg.faint_noise_knee_ratio, cfg.faint_noise_gain,
+                                             cfg.faint_max_ratio)
         rr_refs, done = self._rr_ref, self._done
         # configuration as locals (this loop is the per-candidate hot path)
         refractory, t_window, init_samples = d.refractory, d.t_window, d.init_samples
@@ -1009,11 +1029,13 @@ class QRSDetectorBank:
                     # wide band (an ectopic beat) needs less QRS-band energy
                     cap = wide_cap if wd and wd >= wide_ratio * wide_ref[s] > 0.0 else pre_cap
                     thr = max(thr, min(pre_noise * npk[s], cap * sp))
-            if (wd and elapsed < on_lo * rr_eff and v * wd < faint2 * sp * wide_ref[s]
-                    and npk[s] >= faint_noise * sp):
+            if faint and wd and elapsed < on_lo * rr_eff and npk[s] >= faint_noise * sp:
                 # faint in both bands, before the next beat is due, with noise
-                # about: an electrode-motion bump, not an ectopic beat
-                thr = max(thr, v)
+                # about: an electrode-motion bump, not an ectopic beat (the
+                # more noise, the larger the limit)
+                lim = min(faint_max, faint + faint_gain * max(0.0, npk[s] / sp - faint_knee))
+                if v * wd < lim * lim * sp * wide_ref[s]:
+                    thr = max(thr, v)
             if (v <= thr or (n_beats[s] and elapsed < t_window
                              and slope < t_slope * last_slope[s] and v < t_exempt * sp)):
                 npk[s] += alpha * (v - npk[s])

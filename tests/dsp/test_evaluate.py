@@ -98,10 +98,14 @@ def test_noise_stress_moderate_snr(nstdb: Path) -> None:
 
 
 def test_noise_stress_18_db(nstdb: Path) -> None:
-    """118e18 / 119e18: no beat missed, and the isolated electrode-motion
-    bumps (faint in both bands) mostly rejected (10 false beats before the
-    faint-candidate test; XQRS 2)."""
+    """118e18 / 119e18: no beat missed and fewer false beats than wfdb XQRS
+    (0 FN, 2 FP on the same records). The isolated electrode-motion bumps are
+    faint in both bands; the faint limit rising with the noise level rejects
+    the ones a fixed limit lets through, and without the faint test at all
+    there are twice as many again."""
     total = _nst(nstdb, "e18")
-    assert total.fn == 0 and total.fp <= 5, total
+    assert total.fn == 0 and total.fp < 2, total
+    fixed_limit = _nst(nstdb, "e18", faint_noise_gain=0.0)
+    assert fixed_limit.fn == 0 and fixed_limit.fp >= total.fp + 3, fixed_limit
     without = _nst(nstdb, "e18", faint_ratio=0.0)
-    assert without.fn == 0 and without.fp >= 2 * total.fp, without
+    assert without.fn == 0 and without.fp >= 2 * fixed_limit.fp, without

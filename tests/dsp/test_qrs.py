@@ -118,6 +118,10 @@ def test_wrong_shapes_and_config_rejected() -> None:
         DetectorConfig(fs_hz=FS, faint_ratio=1.5)
     with pytest.raises(ValueError):
         DetectorConfig(fs_hz=FS, premature_wide_ratio=0.0)
+    with pytest.raises(ValueError):
+        DetectorConfig(fs_hz=FS, faint_max_ratio=0.2)  # below faint_ratio
+    with pytest.raises(ValueError):
+        DetectorConfig(fs_hz=FS, faint_noise_gain=-1.0)
 
 
 def test_latency_bound_holds() -> None:
