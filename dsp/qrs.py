@@ -43,7 +43,11 @@ Pipeline (per lead, then fused per stream):
    the P-R gap and P size, and a small candidate one P-R gap before the next
    beat is due (``p_wave_tol_rr``), no larger than ``p_wave_amp_ratio`` x that
    size, is its P wave. So no beat waits for a search-back: each is decided
-   at most ``decision_deadline_s`` after its R.
+   at most ``decision_deadline_s`` after its R. In noise (one lead, noise
+   level above ``faint_noise_knee_ratio`` x signal) a small candidate that is
+   not wide waits to ``decision_deadline_s`` after its R instead
+   (``noisy_wait_from_r``): there the onset estimate is the first noise
+   excursion, and the QRS that follows a noise bump would come too late.
 5. Decision with adaptive signal/noise levels (Pan & Tompkins 1985;
    Hamilton & Tompkins 1986): threshold = noise + ``threshold_ratio`` x
    (signal - noise); signal level = median of the last 8 beat amplitudes;
@@ -243,6 +247,16 @@ class DetectorConfig:
             noise level is below 0.05 x signal).
         faint_noise_gain: See ``faint_noise_knee_ratio``.
         faint_max_ratio: See ``faint_noise_knee_ratio``.
+        noisy_wait_from_r: In noise (noise level above
+            ``faint_noise_knee_ratio`` x signal), a small one-lead candidate
+            that is not wide (extent below ``premature_wide_ratio`` x the
+            beats') waits to ``decision_deadline_s`` after its R instead of
+            after its onset estimate. In noise the onset estimate is the first
+            noise excursion before R, which cut the wait short: a bump just
+            before a QRS was accepted before the QRS showed, and the QRS then
+            fell in the refractory period. Wide candidates keep the onset
+            (an ectopic beat's annotated R is near its onset). Every beat is
+            still decided at most ``decision_deadline_s`` after its reported R.
         noise_alpha: Update weight of the noise level per rejected candidate
             (below threshold, T wave, inside the refractory period, or
             followed by a larger peak).
@@ -311,6 +325,7 @@ class DetectorConfig:
     faint_noise_knee_ratio: float = 0.05
     faint_noise_gain: float = 3.0
     faint_max_ratio: float = 0.5
+    noisy_wait_from_r: bool = True
     despike: bool = True
     spike_ratio: float = 1500.0
     spike_hold_s: float = 0.015
@@ -921,14 +936,25 @@ class QRSDetectorBank:
         amp = np.sqrt(np.maximum(wm[ss, jj], 0.0))
         slopes = work[1][s2, jj[:, None] + d.slope_offsets].max(axis=1)
         own_max, r_off, horizon = m.own_max, m.r_off, m.horizon
-        fwd_idx = np.minimum(jj[:, None] + d.small_offsets, cols - 1)
-        fwd = np.where(d.small_offsets[None, :] <= horizon[:, None], wm[s2, fwd_idx], -1.0)
+        fwd_all = wm[s2, np.minimum(jj[:, None] + d.small_offsets, cols - 1)]
+        fwd = np.where(d.small_offsets[None, :] <= horizon[:, None], fwd_all, -1.0)
         dominated = fwd.max(axis=1) > wm[ss, jj]
         # a QRS following within the horizon shows in |band-passed| before it
         # tops the envelope (the envelope lags by the integrator's delay)
-        ahead_idx = np.minimum(jj[:, None] + d.ahead_offsets, cols - 1)
-        ahead = np.where(d.ahead_offsets[None, :] <= horizon[:, None], work[2][s2, ahead_idx], -1.0)
+        ahead_all = work[2][s2, np.minimum(jj[:, None] + d.ahead_offsets, cols - 1)]
+        ahead = np.where(d.ahead_offsets[None, :] <= horizon[:, None], ahead_all, -1.0)
         dom_bp = ahead.max(axis=1) > cfg.dominate_bp_ratio * own_max
+        from_r = self.n_leads == 1 and cfg.noisy_wait_from_r
+        if from_r:
+            # the same look-ahead tests up to `deadline` after R (see
+            # DetectorConfig.noisy_wait_from_r); chosen per candidate below
+            hz_r = np.maximum(horizon, np.clip(np.minimum(r_off, -d.env_lag) + d.deadline,
+                                               d.rf_min, d.rf_small))
+            fwd = np.where(d.small_offsets[None, :] <= hz_r[:, None], fwd_all, -1.0)
+            dominated_r = (fwd.max(axis=1) > wm[ss, jj]).tolist()
+            ahead = np.where(d.ahead_offsets[None, :] <= hz_r[:, None], ahead_all, -1.0)
+            dom_bp_r = (ahead.max(axis=1) > cfg.dominate_bp_ratio * own_max).tolist()
+            horizon_r = hz_r.tolist()
         if self.n_leads == 1:
             # wide-band peak-to-peak extent around R (+-wide_window_s), never
             # reaching past the shortest look-ahead
@@ -971,10 +997,9 @@ class QRSDetectorBank:
         # is divided by a running mean that is still settling in the first
         # seconds, and the peakiness weighting already discounts noisy leads
         init_snr = cfg.init_snr if self.n_leads == 1 else 0.0
-        for j, s, v, slope, dr, dom, dbp, hz, wd in zip(jj.tolist(), ss.tolist(), amp.tolist(),
-                                                       slopes.tolist(), r_off.tolist(),
-                                                       dominated.tolist(), dom_bp.tolist(),
-                                                       horizon.tolist(), wide):
+        for k, (j, s, v, slope, dr, dom, dbp, hz, wd) in enumerate(zip(
+                jj.tolist(), ss.tolist(), amp.tolist(), slopes.tolist(), r_off.tolist(),
+                dominated.tolist(), dom_bp.tolist(), horizon.tolist(), wide)):
             i = base + j
             if i <= done[s] or s in waiting:
                 continue
@@ -1003,6 +1028,10 @@ class QRSDetectorBank:
             if i >= init_samples:
                 small = v < large * sp and not (
                     rr_ref and v >= on_time * sp and on_lo * rr_ref <= elapsed <= on_hi * rr_ref)
+                if (from_r and small and npk[s] >= faint_knee * sp and wd
+                        and wd < wide_ratio * wide_ref[s]):
+                    # in noise a narrow candidate waits to `deadline` after its R
+                    hz, dom, dbp = horizon_r[k], dominated_r[k], dom_bp_r[k]
             if small and j + hz + 1 > cols:
                 waiting.add(s)  # needs the long look-ahead: resume here next push
                 first_wait = min(first_wait, j)

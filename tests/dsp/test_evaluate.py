@@ -58,7 +58,11 @@ def test_p_waves_rejected_within_the_latency_bound(mitdb: Path) -> None:
     """108: P waves as large as small QRS, 0.2 s before them; no search-back.
 
     Streamed in 40 ms frames, every beat is returned at most 300 ms after its
-    reported R and all but a handful at most 300 ms after the reference R.
+    reported R, and 99 % at most 300 ms after the reference R. (108's noise
+    level is high, so its narrow candidates wait to the deadline after their
+    own R, which sits ~45 ms after the annotated R here: 11 of 1,755 beats are
+    returned 300-330 ms after the annotation; 2 when every candidate waited
+    from its onset estimate.)
     """
     rec = load_record(str(mitdb / "108"))
     beats, emitted = run_streaming(rec.signal[:, 0], rec.fs_hz, 0.04)
@@ -67,7 +71,8 @@ def test_p_waves_rejected_within_the_latency_bound(mitdb: Path) -> None:
     assert sc.se >= 99.0 and sc.ppv >= 99.0, sc
     pr, pd = match_beats(rec.ref, beats, int(0.15 * rec.fs_hz))
     late = (emitted[pd] - rec.ref[pr]) > 0.3 * rec.fs_hz
-    assert late.sum() <= 2
+    assert late.sum() <= 0.01 * pr.size, late.sum()
+    assert np.max(emitted[pd] - rec.ref[pr]) <= 0.35 * rec.fs_hz
 
 
 def test_two_lead_input_is_fused(mitdb: Path) -> None:
@@ -95,6 +100,41 @@ def test_noise_stress_moderate_snr(nstdb: Path) -> None:
     """
     total = _nst(nstdb, "e12")
     assert total.se > 99.69 and total.ppv > 96.61, total
+
+
+def test_noise_stress_6_db(nstdb: Path) -> None:
+    """118e06 / 119e06 (6 dB electrode motion), scored from 5 min: better than
+    wfdb XQRS on the same records on both Se and +P (98.18 %, 83.03 %).
+
+    In noise a narrow candidate waits to the deadline after its R rather than
+    after its onset estimate (the first noise excursion): without that, a bump
+    just before a QRS is accepted and the QRS lost, and +P falls below XQRS.
+    """
+    total = _nst(nstdb, "e06")
+    assert total.se > 98.18 and total.ppv > 83.03, total
+    onset_only = _nst(nstdb, "e06", noisy_wait_from_r=False)
+    assert onset_only.ppv < 83.03 and onset_only.fp >= total.fp + 50, onset_only
+
+
+def test_noisy_record_streamed_equals_detect_and_keeps_the_latency(nstdb: Path) -> None:
+    """Every noise rule (including the wait from R) gives the same beats for
+    any chunking on a real 6 dB record, and each beat is still returned at
+    most 0.3 s after its reported R in 40 ms frames."""
+    rec = load_record(str(nstdb / "119e06"))
+    x = rec.signal[: int(420 * rec.fs_hz), 0]  # 5 min clean, then 2 min of noise
+    whole = detect(x, rec.fs_hz)
+    det = StreamingQRSDetector(rec.fs_hz)
+    rng = np.random.default_rng(7)
+    parts, k = [], 0
+    while k < x.size:
+        n = int(rng.integers(1, 60))
+        parts.append(det.push(x[k:k + n]))
+        k += n
+    parts.append(det.flush())
+    assert np.array_equal(np.concatenate(parts), whole)
+    beats, emitted = run_streaming(x, rec.fs_hz, 0.04)
+    assert np.array_equal(beats, whole)
+    assert np.max(emitted - beats) <= 0.3 * rec.fs_hz
 
 
 def test_noise_stress_18_db(nstdb: Path) -> None:
