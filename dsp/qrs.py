@@ -646,7 +646,8 @@ class QRSDetectorBank:
         """Most samples from a reported R index to the sample that confirms it.
 
         ``decision_deadline_s`` (0.26 s): each candidate is decided at most
-        that long after its QRS onset estimate, and R is never searched
+        that long after its QRS onset estimate (in noise: after its R, see
+        ``DetectorConfig.noisy_wait_from_r``), and R is never searched
         further back than that (see :class:`DetectorConfig`). This holds from
         the first sample on (the learning period decides causally too). A push
         returns a beat with the chunk holding its deciding sample, so the
