@@ -247,6 +247,13 @@ class DetectorConfig:
             noise level is below 0.05 x signal).
         faint_noise_gain: See ``faint_noise_knee_ratio``.
         faint_max_ratio: See ``faint_noise_knee_ratio``.
+        coupling_jitter_s: Premature beats that repeat their coupling
+            interval (bigeminy, runs of ectopic beats) are learnt like the
+            P-R gap: when most premature beats come within this many seconds
+            of the running coupling interval (evidence > 0.5), a premature
+            candidate there has its premature cap lowered to
+            ``premature_wide_cap_ratio`` (noise arrives at random times;
+            an ectopic focus keeps its coupling). 0 disables it.
         noisy_wait_from_r: In noise (noise level above
             ``faint_noise_knee_ratio`` x signal), a small one-lead candidate
             that is not wide (extent below ``premature_wide_ratio`` x the
@@ -326,6 +333,7 @@ class DetectorConfig:
     faint_noise_gain: float = 3.0
     faint_max_ratio: float = 0.5
     noisy_wait_from_r: bool = True
+    coupling_jitter_s: float = 0.04
     despike: bool = True
     spike_ratio: float = 1500.0
     spike_hold_s: float = 0.015
@@ -355,6 +363,8 @@ class DetectorConfig:
             raise ValueError("premature_noise_ratio must be >= 0")
         if not 0.0 < self.lookahead_min_s <= self.lookahead_s <= self.lookahead_small_s:
             raise ValueError("need 0 < lookahead_min_s <= lookahead_s <= lookahead_small_s")
+        if not self.coupling_jitter_s >= 0.0:
+            raise ValueError("coupling_jitter_s must be >= 0")
         for name in ("decision_deadline_s", "dominate_gap_s", "p_wave_jitter_s", "init_snr",
                      "p_wave_amp_ratio", "dominate_bp_ratio"):
             if not getattr(self, name) > 0.0:
@@ -515,6 +525,7 @@ class _Design:
         self.start_guard = round(0.1 * fs)
         self.p_gap = (round(cfg.p_wave_gap_s[0] * fs), round(cfg.p_wave_gap_s[1] * fs))
         self.p_jitter = round(cfg.p_wave_jitter_s * fs)
+        self.coupling_jitter = round(cfg.coupling_jitter_s * fs)
         self.ahead_offsets = np.arange(max(1, round(cfg.dominate_gap_s * fs)), self.rf_small + 1)
         # History kept between pushes: look-back and the longest look-ahead of
         # the local-max window plus the slope / refinement windows before it.
@@ -639,6 +650,10 @@ class QRSDetectorBank:
         self._p_amp = [0.0] * n_streams
         self._cand_i = [-(10**9)] * n_streams
         self._cand_v = [0.0] * n_streams
+        # premature beats: running coupling interval (samples) and the evidence
+        # (0..1) that they repeat it
+        self._cpl = [0.0] * n_streams
+        self._cpl_ev = [0.0] * n_streams
         self._flushed = False
 
     @property
@@ -991,6 +1006,7 @@ class QRSDetectorBank:
         p_bp_ev = -1.0 if self.n_leads == 1 else cfg.dominate_bp_multilead_evidence
         p_ev, p_gap, p_amp, cand_i, cand_v = (self._p_ev, self._p_gap, self._p_amp, self._cand_i,
                                               self._cand_v)
+        cpl, cpl_ev, cpl_tol = self._cpl, self._cpl_ev, d.coupling_jitter
         first_wait = cols
         waiting: set[int] = set()
         cmax, csum = self._init_cmax, self._init_csum
@@ -1058,6 +1074,8 @@ class QRSDetectorBank:
                     # a premature complex at least as large as the beats in the
                     # wide band (an ectopic beat) needs less QRS-band energy
                     cap = wide_cap if wd and wd >= wide_ratio * wide_ref[s] > 0.0 else pre_cap
+                    if cpl_tol and cpl_ev[s] > 0.5 and abs(elapsed - cpl[s]) <= cpl_tol:
+                        cap = min(cap, wide_cap)  # at the learnt coupling interval
                     thr = max(thr, min(pre_noise * npk[s], cap * sp))
             if faint and wd and elapsed < on_lo * rr_eff and npk[s] >= faint_noise * sp:
                 # faint in both bands, before the next beat is due, with noise
@@ -1097,6 +1115,11 @@ class QRSDetectorBank:
                     if len(ws) > 8:
                         del ws[0]
                     wide_ref[s] = sorted(ws)[len(ws) // 2]
+            if n_beats[s] and i >= init_samples and elapsed < pre_rr * rr_eff:
+                # a premature beat: does it repeat the coupling interval?
+                repeats = cpl[s] > 0.0 and abs(elapsed - cpl[s]) <= cpl_tol
+                cpl[s] = elapsed if not cpl[s] else cpl[s] + alpha * (elapsed - cpl[s])
+                cpl_ev[s] += alpha * ((1.0 if repeats else 0.0) - cpl_ev[s])
             if n_beats[s]:
                 rr = rrs[s]
                 rr.append(elapsed)
