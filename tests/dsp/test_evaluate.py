@@ -6,8 +6,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 
-from dsp.evaluate import Record, Score, load_record, match_beats, run_streaming, score
+from dsp.evaluate import (Record, Score, add_nst_noise, load_record, match_beats,
+                          run_streaming, score)
+from dsp.evaluate import main as evaluate_main
 from dsp.qrs import DetectorConfig, StreamingQRSDetector, detect
 
 MITDB_RECORDS = ("101 102 104 106 107 108 109 112 114 115 116 118 119 122 124 201 203 "
@@ -31,6 +34,21 @@ def test_flutter_and_start_exclusions() -> None:
     sc = score(ref, det, fs_hz=1000.0, start_sample=500, exclude=[(1400, 1600)])
     assert sc == Score(tp=3, fn=0, fp=0)
     assert Score(99, 1, 0).se == 99.0 and Score(99, 0, 1).ppv == 99.0
+
+
+def test_nst_noise_added_in_alternating_segments_at_the_asked_snr() -> None:
+    fs = 100.0
+    t = np.arange(int(40 * fs)) / fs
+    ref = np.arange(50, t.size, 100)
+    x = np.zeros(t.size)
+    x[ref] = 2.0  # 2 mV peak-to-peak "QRS": signal power 2^2 / 8 = 0.5
+    noise = np.random.default_rng(3).standard_normal(t.size + 10) * 7.0 + 3.0
+    y = add_nst_noise(x, noise, ref, fs, 6.0, start_s=10.0, segment_s=5.0)
+    on = (t >= 10) & (((t - 10) % 10) < 5)
+    assert np.array_equal(y[~on], x[~on])  # clean before 10 s and in 15-20 s, 25-30 s ...
+    added = (y - x)[on]
+    assert abs(added.mean()) < 0.05  # the noise's own offset is removed
+    assert abs(10 * np.log10(0.5 / added.var()) - 6.0) < 0.2
 
 
 def test_mitdb_gross_accuracy(mitdb: Path) -> None:
@@ -118,22 +136,12 @@ def test_noise_stress_6_db(nstdb: Path) -> None:
 
 
 def _with_em_noise(mitdb: Path, nstdb: Path, name: str, snr_db: float) -> tuple[Record, np.ndarray]:
-    """A MIT-BIH record with the NST electrode-motion noise record added as the
-    NST does it: from 5 min on, in alternating 2-min segments. The SNR is
-    QRS power (median peak-to-peak squared / 8) over noise variance, which
-    is milder than the NST's own scale at the same number."""
+    """A MIT-BIH record with the NST electrode-motion record added NST-style."""
     import wfdb
 
     rec = load_record(str(mitdb / name))
-    x = rec.signal[:, 0]
-    noise = wfdb.rdrecord(str(nstdb / "em")).p_signal[: x.size, 0]
-    noise = noise - noise.mean()
-    w = int(0.05 * rec.fs_hz)
-    pp = np.array([np.ptp(x[max(0, k - w):k + w]) for k in rec.ref])
-    gain = np.sqrt(np.median(pp) ** 2 / 8 / (noise.var() * 10 ** (snr_db / 10)))
-    t = np.arange(x.size) / rec.fs_hz
-    on = (t >= 300) & (((t - 300) % 240) < 120)
-    return rec, x + gain * noise * on
+    noise = np.asarray(wfdb.rdrecord(str(nstdb / "em")).p_signal[:, 0])
+    return rec, add_nst_noise(rec.signal[:, 0], noise, rec.ref, rec.fs_hz, snr_db)
 
 
 def test_premature_beats_at_their_coupling_interval_kept_in_noise(mitdb: Path,
@@ -186,3 +194,18 @@ def test_noise_stress_18_db(nstdb: Path) -> None:
     assert fixed_limit.fn == 0 and fixed_limit.fp >= total.fp + 3, fixed_limit
     without = _nst(nstdb, "e18", faint_ratio=0.0)
     assert without.fn == 0 and without.fp >= 2 * fixed_limit.fp, without
+
+
+def test_evaluate_command_with_added_noise(mitdb: Path, nstdb: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """`python -m dsp.evaluate --add-noise` scores each record at each SNR,
+    prints the by-SNR table, and its exit status follows --min-se/--min-ppv."""
+    argv = ["--db", str(mitdb), "--records", "118", "--add-noise", str(nstdb / "em"),
+            "--noise-snr-db", "5", "-1", "--start-s", "300", "--frame-s", "0"]
+    assert evaluate_main(argv + ["--min-se", "95"]) == 0
+    out = capsys.readouterr().out
+    rows = {line.split()[0]: line.split() for line in out.splitlines() if line.strip()}
+    assert "118+em5" in rows and "118+em_1" in rows
+    assert int(rows["118+em5"][3]) < int(rows["118+em_1"][3])  # more noise, more false beats
+    assert "== by SNR" in out and rows["em5"] and rows["em_1"]
+    assert evaluate_main(argv + ["--min-ppv", "100"]) == 1
