@@ -7,6 +7,12 @@ command line reads WFDB records with ``wfdb`` (imported lazily, only here):
     python -m dsp.evaluate --db ../shared/data/nstdb --start-s 300
     python -m dsp.evaluate --db ../shared/data/mitdb --compare
     python -m dsp.evaluate --db ../shared/data/mitdb --max-latency-ms 300
+    python -m dsp.evaluate --db ../shared/data/mitdb --start-s 300 \
+        --add-noise ../shared/data/nstdb/ma --noise-snr-db 5 -1
+
+``--compare`` runs wfdb's gqrs and XQRS, and neurokit2's Pan-Tompkins when
+neurokit2 is installed (``pip install -e '.[bench]'``). ``--add-noise`` adds
+an NST noise record to every record the NST's way (:func:`add_nst_noise`).
 
 Convention (ANSI/AAMI EC57, WFDB ``bxb``): reference = beat labels only; a
 detection matches a reference beat within +-150 ms, one to one; detections
